@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR BSD-3-Clause */
+/*
+ * cmr: the one ABI between cmr.ko and libcmr.
+ *
+ * Both sides include this file; it is the single source of truth for the
+ * layout of every structure that crosses the user/kernel boundary: the
+ * driver-private parts of uverbs commands and the rings mapped into the
+ * process.  Grow it only through comp_mask bits and reserved space, never
+ * by changing the meaning of an existing field.
+ */
+#ifndef CMR_ABI_USER_H
+#define CMR_ABI_USER_H
+
+#include <linux/types.h>
+
+/* Reported as the device's uverbs ABI version; the provider refuses others. */
+#define CMR_ABI_VERSION 1
+
+/*
+ * Rings.
+ *
+ * Every queue (SQ, RQ, SRQ, CQ) is one mapping that starts with struct
+ * cmr_ring and holds its entries from CMR_RING_ENTRIES_OFFSET on.  The
+ * number of entries is a power of two; producer and consumer are
+ * free-running u32 indices, masked with (num_entries - 1) on use.
+ *
+ *   SQ, RQ, SRQ: user space owns producer, the kernel owns consumer.
+ *   CQ:          the kernel owns producer, user space owns consumer.
+ *
+ * The owner publishes its index with a release store after the entries it
+ * covers are written; the other side reads it with an acquire load.  The
+ * kernel never trusts a value it reads back from the ring: it keeps its
+ * own copy of the index it owns and copies each entry once before use.
+ */
+struct cmr_ring {
+	__u32 producer;
+	__u32 reserved0[15];		/* producer alone on its cache line */
+	__u32 consumer;
+	__u32 reserved1[15];
+	__u32 flags;			/* enum cmr_ring_flags, set by the kernel */
+	__u32 reserved2[15];
+};
+
+#define CMR_RING_ENTRIES_OFFSET 192
+
+enum cmr_ring_flags {
+	/*
+	 * SQ/RQ/SRQ: no kernel context is watching this ring; after
+	 * publishing the producer index, issue a full barrier and, if this
+	 * flag is set, ring the doorbell (an empty POST_SEND, POST_RECV or
+	 * POST_SRQ_RECV command on the command fd).
+	 */
+	CMR_RING_NEED_WAKEUP = 1 << 0,
+};
+
+/* Scatter/gather element, as in a WQE. */
+struct cmr_sge {
+	__aligned_u64 addr;
+	__u32 length;
+	__u32 lkey;
+};
+
+/* Send-queue opcodes: dense, so the count bounds a table lookup. */
+enum cmr_send_opcode {
+	CMR_OP_SEND,
+	CMR_OP_SEND_WITH_IMM,
+	CMR_OP_SEND_WITH_INV,
+	CMR_OP_RDMA_WRITE,
+	CMR_OP_RDMA_WRITE_WITH_IMM,
+	CMR_OP_RDMA_READ,
+	CMR_OP_ATOMIC_CMP_AND_SWP,
+	CMR_OP_ATOMIC_FETCH_AND_ADD,
+	CMR_OP_LOCAL_INV,
+	CMR_OP_COMPUTE,			/* reserved for compute WRs */
+	CMR_NUM_SEND_OPCODES
+};
+
+enum cmr_send_flags {
+	CMR_WQE_SIGNALED = 1 << 0,
+	CMR_WQE_SOLICITED = 1 << 1,
+	CMR_WQE_FENCE = 1 << 2,
+	CMR_WQE_INLINE = 1 << 3,	/* data follows the header, not SGEs */
+};
+
+/*
+ * Send WQE: a 64-byte header followed by num_sge struct cmr_sge or by
+ * inline_len bytes of inline data.  The SQ stride (create_qp response)
+ * bounds both.
+ */
+struct cmr_send_wqe {
+	__aligned_u64 wr_id;
+	__u8 opcode;			/* enum cmr_send_opcode */
+	__u8 num_sge;
+	__u16 flags;			/* enum cmr_send_flags */
+	__be32 imm_data;		/* immediate, or the rkey to invalidate */
+	__u32 inline_len;
+	__u32 reserved;
+	union {
+		struct {
+			__aligned_u64 remote_addr;
+			__u32 rkey;
+			__u32 reserved;
+		} rdma;
+		struct {
+			__aligned_u64 remote_addr;
+			__aligned_u64 compare_add;
+			__aligned_u64 swap;
+			__u32 rkey;
+			__u32 reserved;
+		} atomic;
+		struct {
+			__u32 remote_qpn;
+			__u32 remote_qkey;
+			__u32 ah_num;	/* from the create_ah response */
+			__u32 reserved;
+		} ud;
+		__u8 raw[40];		/* room for compute parameters */
+	};
+};
+
+/* Receive WQE (RQ and SRQ): a 16-byte header followed by num_sge SGEs. */
+struct cmr_recv_wqe {
+	__aligned_u64 wr_id;
+	__u32 num_sge;
+	__u32 reserved;
+};
+
+enum cmr_cqe_flags {
+	CMR_CQE_WITH_IMM = 1 << 0,
+	CMR_CQE_WITH_INV = 1 << 1,
+	CMR_CQE_GRH = 1 << 2,
+};
+
+/*
+ * Completion.  status carries enum ibv_wc_status values (the kernel's
+ * enum ib_wc_status has the same numbers), opcode the values of enum
+ * ib_uverbs_wc_opcode (== enum ibv_wc_opcode).
+ */
+struct cmr_cqe {
+	__aligned_u64 wr_id;
+	__u32 byte_len;
+	__be32 imm_data;		/* immediate, or the invalidated rkey */
+	__u32 qp_num;
+	__u32 vendor_err;
+	__u8 status;
+	__u8 opcode;
+	__u16 flags;			/* enum cmr_cqe_flags */
+	__u32 reserved;
+	union {
+		struct {
+			__u32 src_qp;
+			__u16 slid;
+			__u16 pkey_index;
+			__u8 sl;
+			__u8 dlid_path_bits;
+			__u8 reserved[22];
+		} recv;
+		__u8 result[32];	/* room for a digest */
+	};
+};
+
+/* Where one mapped queue lives and how it is shaped. */
+struct cmr_queue_info {
+	__aligned_u64 mmap_offset;	/* pass to mmap() on the command fd */
+	__aligned_u64 mmap_size;
+	__u32 num_entries;		/* power of two */
+	__u32 stride;			/* bytes per entry, power of two */
+};
+
+/* Driver-private parts of uverbs commands. */
+
+struct cmr_alloc_ucontext_resp {
+	__u32 max_inline_data;
+	__u32 reserved;
+};
+
+struct cmr_create_cq_resp {
+	struct cmr_queue_info cq;
+};
+
+struct cmr_resize_cq_resp {
+	struct cmr_queue_info cq;
+};
+
+struct cmr_create_qp_cmd {
+	__u32 comp_mask;		/* none defined yet; must be 0 */
+	__u32 reserved;
+};
+
+struct cmr_create_qp_resp {
+	struct cmr_queue_info sq;
+	struct cmr_queue_info rq;	/* num_entries 0 if the QP uses an SRQ */
+	__u32 max_inline_data;
+	__u32 reserved;
+};
+
+struct cmr_create_srq_resp {
+	struct cmr_queue_info rq;
+	__u32 srq_num;
+	__u32 reserved;
+};
+
+struct cmr_create_ah_resp {
+	__u32 ah_num;
+	__u32 reserved;
+};
+
+#endif /* CMR_ABI_USER_H */
