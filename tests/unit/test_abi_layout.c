@@ -46,5 +46,11 @@ int main(void)
 	SIZE(cmr_create_qp_resp, 56);
 	EXPECT("CMR_NUM_SEND_OPCODES fits u8", CMR_NUM_SEND_OPCODES <= 256, 1);
 
+	/* Compute parameters live in the WQE's 40-byte parameter area. */
+	SIZE(cmr_compute_params, 40);
+	EXPECT("compute params fit the WQE", sizeof(struct cmr_compute_params) <=
+	       sizeof(((struct cmr_send_wqe *)0)->raw), 1);
+	OFF(cmr_compute_params, iv, 24);
+
 	return failures ? 1 : 0;
 }

@@ -205,4 +205,74 @@ struct cmr_create_ah_resp {
 	__u32 reserved;
 };
 
+/*
+ * Compute WRs (send opcode CMR_OP_COMPUTE).
+ *
+ * The WQE's raw parameter area holds struct cmr_compute_params.  Its SGE
+ * list holds num_sge source SGEs followed by num_dst_sge destination SGEs
+ * (both bounded by the QP's max_send_sge together).  The completion's
+ * byte_len is the number of bytes written to the destination; digests and
+ * checksums land in cqe.result (CRCs as a little-endian u32).
+ *
+ * Outcomes that depend only on the data (destination too small, corrupt
+ * compressed input, authentication failure) complete with an error status
+ * and a vendor_err code but leave the QP usable, like a compare-and-swap
+ * that does not match.  Malformed WRs (bad lkey, key or stream handle,
+ * parameters) complete with an error and move the QP to ERR, as any verbs
+ * error does.
+ */
+enum cmr_compute_alg {
+	CMR_ALG_MEMCPY,
+	CMR_ALG_DEFLATE,		/* framing: enum cmr_compute_flags */
+	CMR_ALG_LZ4,			/* LZ4 block format */
+	CMR_ALG_ZSTD,			/* zstd frame */
+	CMR_ALG_AES_GCM,		/* AES-128/256 by key length */
+	CMR_ALG_AES_XTS,		/* AES-128/256-XTS by key length */
+	CMR_ALG_SHA256,
+	CMR_ALG_HMAC_SHA256,
+	CMR_ALG_CRC32,			/* IEEE 802.3, as zlib's crc32() */
+	CMR_ALG_CRC32C,			/* Castagnoli */
+	CMR_NUM_ALGS
+};
+
+enum cmr_compute_dir {
+	CMR_DIR_FORWARD,		/* compress, encrypt, digest, copy */
+	CMR_DIR_INVERSE,		/* decompress, decrypt */
+	CMR_NUM_DIRS
+};
+
+enum cmr_compute_flags {
+	CMR_COMPUTE_FRAME_MASK = 0x3,	/* deflate framing: */
+	CMR_COMPUTE_FRAME_RAW = 0,
+	CMR_COMPUTE_FRAME_ZLIB = 1,
+	CMR_COMPUTE_FRAME_GZIP = 2,
+	/* Streams: this WR ends the stream (flush and write the trailer). */
+	CMR_COMPUTE_STREAM_END = 1 << 4,
+};
+
+struct cmr_compute_params {
+	__u8 alg;			/* enum cmr_compute_alg */
+	__u8 dir;			/* enum cmr_compute_dir */
+	__u8 num_dst_sge;
+	__u8 level;			/* compression level, 0: default */
+	__u32 flags;			/* enum cmr_compute_flags */
+	__u32 key_handle;		/* crypto and HMAC; 0: none */
+	__u32 stream_handle;		/* 0: one-shot */
+	__u32 aad_len;			/* GCM: the first aad_len source bytes */
+	__u32 data_unit_size;		/* XTS: bytes per data unit, 0: whole */
+	__u8 iv[16];			/* GCM: 12-byte IV; XTS: first tweak */
+};
+
+/* cqe.vendor_err of a compute completion that failed. */
+enum cmr_compute_verr {
+	CMR_VERR_NONE,
+	CMR_VERR_DST_TOO_SMALL = 0x100,	/* status IBV_WC_LOC_LEN_ERR */
+	CMR_VERR_CORRUPT_INPUT,		/* status IBV_WC_GENERAL_ERR */
+	CMR_VERR_AUTH_FAILED,		/* status IBV_WC_GENERAL_ERR */
+	CMR_VERR_BAD_KEY,		/* status IBV_WC_LOC_QP_OP_ERR */
+	CMR_VERR_BAD_STREAM,		/* status IBV_WC_LOC_QP_OP_ERR */
+	CMR_VERR_BAD_PARAM,		/* status IBV_WC_LOC_QP_OP_ERR */
+	CMR_VERR_UNSUPPORTED,		/* status IBV_WC_LOC_QP_OP_ERR */
+};
+
 #endif /* CMR_ABI_USER_H */
