@@ -9,5 +9,15 @@
 
 DECLARE_DRV_CMD(cmr_cmd_get_context, IB_USER_VERBS_CMD_GET_CONTEXT,
 		empty, cmr_alloc_ucontext_resp);
+DECLARE_DRV_CMD(cmr_cmd_create_ah, IB_USER_VERBS_CMD_CREATE_AH,
+		empty, cmr_create_ah_resp);
+DECLARE_DRV_CMD(cmr_cmd_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,
+		empty, cmr_create_cq_resp);
+DECLARE_DRV_CMD(cmr_cmd_resize_cq, IB_USER_VERBS_CMD_RESIZE_CQ,
+		empty, cmr_resize_cq_resp);
+DECLARE_DRV_CMD(cmr_cmd_create_qp_ex, IB_USER_VERBS_EX_CMD_CREATE_QP,
+		cmr_create_qp_cmd, cmr_create_qp_resp);
+DECLARE_DRV_CMD(cmr_cmd_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ,
+		empty, cmr_create_srq_resp);
 
 #endif /* CMR_PROVIDER_ABI_H */

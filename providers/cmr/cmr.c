@@ -1,13 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-/* libcmr: device matching, context and the verbs ops table. */
+/* libcmr: device matching, context, PD, MR, AH and the verbs ops table. */
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
+#include <sys/mman.h>
 
 #include "cmr.h"
-#include "cmr-abi.h"
+
+/*
+ * Map one queue described by a create (or resize) response.  The kernel is
+ * trusted, but a malformed description would make us index out of the
+ * mapping, so check the shape before using it.
+ */
+int cmr_map_queue(struct ibv_context *ibctx, struct cmr_queue *q,
+		  const struct cmr_queue_info *info, uint32_t min_stride)
+{
+	uint64_t need;
+	void *ring;
+
+	if (!info->num_entries || (info->num_entries & (info->num_entries - 1)) ||
+	    info->stride < min_stride || (info->stride & (info->stride - 1)))
+		return EINVAL;
+	need = CMR_RING_ENTRIES_OFFSET +
+	       (uint64_t)info->num_entries * info->stride;
+	if (info->mmap_size < need || info->mmap_size > SIZE_MAX)
+		return EINVAL;
+
+	ring = mmap(NULL, info->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    ibctx->cmd_fd, info->mmap_offset);
+	if (ring == MAP_FAILED)
+		return errno;
+
+	q->ring = ring;
+	q->map_size = info->mmap_size;
+	q->mask = info->num_entries - 1;
+	q->stride_shift = __builtin_ctz(info->stride);
+	q->index = 0;
+	q->peer = 0;
+	return 0;
+}
+
+void cmr_unmap_queue(struct cmr_queue *q)
+{
+	if (q->map_size)
+		munmap(q->ring, q->map_size);
+	q->ring = NULL;
+	q->map_size = 0;
+}
+
+/* Device and port */
 
 static int cmr_query_device(struct ibv_context *ibctx,
 			    const struct ibv_query_device_ex_input *input,
@@ -37,6 +80,8 @@ static int cmr_query_port(struct ibv_context *ibctx, uint8_t port,
 
 	return ibv_cmd_query_port(ibctx, port, attr, &cmd, sizeof(cmd));
 }
+
+/* Protection domain */
 
 static struct ibv_pd *cmr_alloc_pd(struct ibv_context *ibctx)
 {
@@ -68,6 +113,77 @@ static int cmr_dealloc_pd(struct ibv_pd *pd)
 	return ret;
 }
 
+/* Memory region */
+
+/*
+ * Access flags go to the kernel unchanged: IBV_ACCESS_ON_DEMAND, and
+ * implicit ODP (addr 0, length SIZE_MAX) is the kernel's to accept or not.
+ */
+static struct ibv_mr *cmr_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+				 uint64_t hca_va, int access)
+{
+	struct ib_uverbs_reg_mr_resp resp;
+	struct ibv_reg_mr cmd;
+	struct verbs_mr *vmr;
+	int ret;
+
+	vmr = calloc(1, sizeof(*vmr));
+	if (!vmr)
+		return NULL;
+	ret = ibv_cmd_reg_mr(pd, addr, length, hca_va, access, vmr, &cmd,
+			     sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		free(vmr);
+		errno = ret;
+		return NULL;
+	}
+	return &vmr->ibv_mr;
+}
+
+static int cmr_dereg_mr(struct verbs_mr *vmr)
+{
+	int ret;
+
+	ret = ibv_cmd_dereg_mr(vmr);
+	if (!ret)
+		free(vmr);
+	return ret;
+}
+
+/* Address handle: the kernel keeps the address, UD WQEs name it by ah_num. */
+
+static struct ibv_ah *cmr_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
+{
+	struct cmr_cmd_create_ah_resp resp = {};
+	struct cmr_ah *ah;
+	int ret;
+
+	ah = calloc(1, sizeof(*ah));
+	if (!ah)
+		return NULL;
+	ret = ibv_cmd_create_ah(pd, &ah->ibah, attr, &resp.ibv_resp,
+				sizeof(resp));
+	if (ret) {
+		free(ah);
+		errno = ret;
+		return NULL;
+	}
+	ah->ah_num = resp.ah_num;
+	return &ah->ibah;
+}
+
+static int cmr_destroy_ah(struct ibv_ah *ibah)
+{
+	int ret;
+
+	ret = ibv_cmd_destroy_ah(ibah);
+	if (!ret)
+		free(to_cmr_ah(ibah));
+	return ret;
+}
+
+/* Context */
+
 static void cmr_free_context(struct ibv_context *ibctx)
 {
 	struct cmr_context *ctx = to_cmr_ctx(ibctx);
@@ -77,11 +193,34 @@ static void cmr_free_context(struct ibv_context *ibctx)
 }
 
 static const struct verbs_context_ops cmr_ctx_ops = {
+	.advise_mr = ibv_cmd_advise_mr,
 	.alloc_pd = cmr_alloc_pd,
+	.create_ah = cmr_create_ah,
+	.create_cq = cmr_create_cq,
+	.create_cq_ex = cmr_create_cq_ex,
+	.create_qp = cmr_create_qp,
+	.create_qp_ex = cmr_create_qp_ex,
+	.create_srq = cmr_create_srq,
 	.dealloc_pd = cmr_dealloc_pd,
+	.dereg_mr = cmr_dereg_mr,
+	.destroy_ah = cmr_destroy_ah,
+	.destroy_cq = cmr_destroy_cq,
+	.destroy_qp = cmr_destroy_qp,
+	.destroy_srq = cmr_destroy_srq,
 	.free_context = cmr_free_context,
+	.modify_qp = cmr_modify_qp,
+	.modify_srq = cmr_modify_srq,
+	.poll_cq = cmr_poll_cq,
+	.post_recv = cmr_post_recv,
+	.post_send = cmr_post_send,
+	.post_srq_recv = cmr_post_srq_recv,
 	.query_device_ex = cmr_query_device,
 	.query_port = cmr_query_port,
+	.query_qp = cmr_query_qp,
+	.query_srq = cmr_query_srq,
+	.reg_mr = cmr_reg_mr,
+	.req_notify_cq = ibv_cmd_req_notify_cq,
+	.resize_cq = cmr_resize_cq,
 };
 
 static struct verbs_context *cmr_alloc_context(struct ibv_device *ibdev,
@@ -90,16 +229,19 @@ static struct verbs_context *cmr_alloc_context(struct ibv_device *ibdev,
 	struct cmr_cmd_get_context_resp resp = {};
 	struct ibv_get_context cmd = {};
 	struct cmr_context *ctx;
+	int ret;
 
 	ctx = verbs_init_and_alloc_context(ibdev, cmd_fd, ctx, vctx,
 					   RDMA_DRIVER_UNKNOWN);
 	if (!ctx)
 		return NULL;
 
-	if (ibv_cmd_get_context(&ctx->vctx, &cmd, sizeof(cmd), &resp.ibv_resp,
-				sizeof(resp))) {
+	ret = ibv_cmd_get_context(&ctx->vctx, &cmd, sizeof(cmd),
+				  &resp.ibv_resp, sizeof(resp));
+	if (ret) {
 		verbs_uninit_context(&ctx->vctx);
 		free(ctx);
+		errno = ret;
 		return NULL;
 	}
 	ctx->max_inline_data = resp.max_inline_data;

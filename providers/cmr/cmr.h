@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
-/* libcmr: provider objects and their converters. */
+/* libcmr: provider objects, their converters and cross-file prototypes. */
 #ifndef CMR_PROVIDER_H
 #define CMR_PROVIDER_H
 
+#include <pthread.h>
 #include <infiniband/driver.h>
+
+#include "cmr-abi.h"
+#include "cmr_queue.h"
 
 struct cmr_device {
 	struct verbs_device vdev;
@@ -14,9 +18,130 @@ struct cmr_context {
 	uint32_t max_inline_data;
 };
 
+struct cmr_ah {
+	struct ibv_ah ibah;
+	uint32_t ah_num;
+};
+
+struct cmr_cq {
+	struct verbs_cq vcq;
+	pthread_spinlock_t lock;	/* the ring's consumer side */
+	struct cmr_queue q;
+	/* Extended polling: the CQE between start_poll and end_poll. */
+	struct cmr_cqe *cur;
+};
+
+/* The empty command that wakes the kernel for one work queue. */
+union cmr_doorbell {
+	struct {
+		struct ibv_post_send cmd;
+		struct ib_uverbs_post_send_resp resp;
+	} send;
+	struct {
+		struct ibv_post_recv cmd;
+		struct ib_uverbs_post_recv_resp resp;
+	} recv;
+	struct {
+		struct ibv_post_srq_recv cmd;
+		struct ib_uverbs_post_srq_recv_resp resp;
+	} srq;
+};
+
+/* A work queue: the ring, its producer lock and the doorbell. */
+struct cmr_wq {
+	pthread_spinlock_t lock;	/* the ring's producer side */
+	struct cmr_queue q;
+	uint32_t max_sge;
+	uint32_t max_inline;		/* SQ only */
+	union cmr_doorbell db;
+	size_t db_size;
+};
+
+struct cmr_qp {
+	struct verbs_qp vqp;
+	struct cmr_wq sq;
+	struct cmr_wq rq;		/* unused when the QP has an SRQ */
+	bool sq_sig_all;
+	/* ibv_wr_*() batch, under sq.lock from wr_start to complete/abort */
+	uint32_t wr_index;		/* next free SQ entry */
+	struct cmr_send_wqe *wr_cur;	/* last WQE built, NULL if none */
+	int wr_err;			/* first error of the batch */
+};
+
+struct cmr_srq {
+	struct verbs_srq vsrq;
+	struct cmr_wq rq;
+	uint32_t srq_num;
+};
+
 static inline struct cmr_context *to_cmr_ctx(struct ibv_context *ibctx)
 {
 	return container_of(ibctx, struct cmr_context, vctx.context);
 }
+
+static inline struct cmr_ah *to_cmr_ah(struct ibv_ah *ibah)
+{
+	return container_of(ibah, struct cmr_ah, ibah);
+}
+
+static inline struct cmr_cq *to_cmr_cq(struct ibv_cq *ibcq)
+{
+	return container_of(ibcq, struct cmr_cq, vcq.cq);
+}
+
+static inline struct cmr_cq *to_cmr_cq_ex(struct ibv_cq_ex *ibcq)
+{
+	return container_of(ibcq, struct cmr_cq, vcq.cq_ex);
+}
+
+static inline struct cmr_qp *to_cmr_qp(struct ibv_qp *ibqp)
+{
+	return container_of(ibqp, struct cmr_qp, vqp.qp);
+}
+
+static inline struct cmr_qp *to_cmr_qp_ex(struct ibv_qp_ex *ibqp)
+{
+	return container_of(ibqp, struct cmr_qp, vqp.qp_ex);
+}
+
+static inline struct cmr_srq *to_cmr_srq(struct ibv_srq *ibsrq)
+{
+	return container_of(ibsrq, struct cmr_srq, vsrq.srq);
+}
+
+/* cmr.c */
+int cmr_map_queue(struct ibv_context *ibctx, struct cmr_queue *q,
+		  const struct cmr_queue_info *info, uint32_t min_stride);
+void cmr_unmap_queue(struct cmr_queue *q);
+
+/* cq.c */
+struct ibv_cq *cmr_create_cq(struct ibv_context *ibctx, int cqe,
+			     struct ibv_comp_channel *channel, int comp_vector);
+struct ibv_cq_ex *cmr_create_cq_ex(struct ibv_context *ibctx,
+				   struct ibv_cq_init_attr_ex *attr);
+int cmr_destroy_cq(struct ibv_cq *ibcq);
+int cmr_poll_cq(struct ibv_cq *ibcq, int ne, struct ibv_wc *wc);
+int cmr_resize_cq(struct ibv_cq *ibcq, int cqe);
+
+/* qp.c */
+struct ibv_qp *cmr_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+struct ibv_qp *cmr_create_qp_ex(struct ibv_context *ibctx,
+				struct ibv_qp_init_attr_ex *attr);
+int cmr_destroy_qp(struct ibv_qp *ibqp);
+int cmr_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask);
+int cmr_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask,
+		 struct ibv_qp_init_attr *init_attr);
+int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr);
+int cmr_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr);
+struct ibv_srq *cmr_create_srq(struct ibv_pd *pd,
+			       struct ibv_srq_init_attr *attr);
+int cmr_destroy_srq(struct ibv_srq *ibsrq);
+int cmr_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
+		   int mask);
+int cmr_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr);
+int cmr_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
 
 #endif /* CMR_PROVIDER_H */
