@@ -3,29 +3,294 @@
 #ifndef CMR_H
 #define CMR_H
 
+#include <linux/completion.h>
+#include <linux/mutex.h>
+#include <linux/nospec.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/srcu.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/ib_umem.h>
+#include <rdma/ib_umem_odp.h>
 #include <rdma/cmr-abi.h>
+
+#include "cmr_queue.h"
+#include "compat.h"
 
 #define CMR_VENDOR_ID	0xffffff	/* no IEEE OUI: a software device */
 #define CMR_PORT	1
+#define CMR_MAX_DEVICES	16
+#define CMR_GID_PREFIX	0xfe80000000000000ULL
+#define CMR_GUID_BASE	0x02c0de0000000000ULL	/* | device index */
 
 /* Limits the device enforces; query_device reports exactly these. */
 enum cmr_limits {
 	CMR_MAX_PD = 1 << 16,
+	CMR_MAX_QP = 1 << 16,
+	CMR_MAX_QP_WR = 1 << 14,
+	CMR_MAX_SGE = 32,
+	CMR_MAX_SQ_STRIDE = 1024,
+	CMR_MAX_INLINE = CMR_MAX_SQ_STRIDE - sizeof(struct cmr_send_wqe),
+	CMR_MAX_CQ = 1 << 16,
+	CMR_MAX_CQE = 1 << 16,
+	CMR_MAX_MR = 1 << 20,
+	CMR_MAX_AH = 1 << 16,
+	CMR_MAX_SRQ = 1 << 16,
+	CMR_MAX_SRQ_WR = 1 << 14,
+	CMR_MAX_RD_ATOM = 16,
+	CMR_MAX_MSG_SHIFT = 31,		/* messages up to 2 GiB */
+	CMR_UD_MTU = 4096,		/* UD messages are one packet */
+	CMR_UD_GRH_LEN = 40,		/* GRH space at the start of UD buffers */
+	CMR_MIN_QPN = 16,
+	CMR_MAX_QPN = (1 << 24) - 1,
+	CMR_MAX_MR_INDEX = (1 << 24) - 1, /* key = index << 8 | variant */
+	CMR_IMPLICIT_CHUNK_SHIFT = 21,	/* implicit ODP children cover 2 MiB */
 };
+
+struct cmr_odp_stats {
+	atomic64_t faults;		/* calls that had to fault pages in */
+	atomic64_t invalidations;	/* mmu notifier invalidations handled */
+	atomic64_t prefetches;		/* advise_mr ranges prefetched */
+	atomic64_t retries;		/* faults that raced an invalidation */
+};
+
+/*
+ * The engine's read side.  Every engine context (a doorbell, a wake-up,
+ * a QP's work) runs inside srcu_read_lock(&cmr_srcu); lookups of devices,
+ * QPs and MRs inside it take no references and no locks, and the objects
+ * stay valid until srcu_read_unlock().  Removal unpublishes an object and
+ * calls synchronize_srcu() before freeing it.  SRCU, not RCU: an engine
+ * context may sleep (ODP faults, receive queue mutexes, cond_resched).
+ */
+extern struct srcu_struct cmr_srcu;
+
+/*
+ * A numbered set of objects (QPs by QPN, MRs by key index): a flat array
+ * read under cmr_srcu.  Writers hold lock; a grown array replaces the old
+ * one, which is freed after an SRCU grace period.
+ */
+struct cmr_table {
+	u32 size;
+	void *slot[];
+};
+
+struct cmr_index {
+	struct mutex lock;		/* writers: allocate, publish, remove */
+	struct cmr_table __rcu *tbl;
+	u32 min;			/* lowest number handed out */
+	u32 max;			/* highest number handed out */
+	u32 next;			/* where the cyclic search starts */
+};
+
+#define CMR_SLOT_RESERVED ((void *)1)	/* allocated, not yet published */
+
+/* Caller holds cmr_srcu. */
+static inline void *cmr_index_lookup(struct cmr_index *ix, u32 id)
+{
+	struct cmr_table *t = srcu_dereference(ix->tbl, &cmr_srcu);
+	void *p;
+
+	if (id >= t->size)
+		return NULL;
+	p = srcu_dereference(t->slot[array_index_nospec(id, t->size)],
+			     &cmr_srcu);
+	return p == CMR_SLOT_RESERVED ? NULL : p;
+}
 
 struct cmr_dev {
 	struct ib_device ibdev;
-	u32 index;		/* cmr<index>; also the port's LID - 1 */
+	u32 index;		/* cmr<index>; the port's LID is index + 1 */
+
 	atomic_t num_pd;
+	atomic_t num_qp;
+	atomic_t num_cq;
+	atomic_t num_mr;
+	atomic_t num_srq;
+	atomic_t num_ah;
+
+	/* The engine's lookups: see struct cmr_index. */
+	struct cmr_index qps;	/* QPN -> struct cmr_qp */
+	struct cmr_index mrs;	/* key >> 8 -> struct cmr_mr */
+	atomic_t mr_variant;	/* low 8 bits of the next key */
+
+	/*
+	 * Each xarray's own lock protects its contents and its allocation
+	 * cursor.
+	 */
+	struct xarray ah_xa;	/* ah_num -> struct cmr_ah; read under xa lock */
+	u32 ah_next;
+	struct xarray srq_xa;	/* srq_num -> struct cmr_srq (numbering only) */
+	u32 srq_next;
+
+	struct cmr_odp_stats odp;
+};
+
+/* The fast doorbell of a user context (see cmr-abi.h). */
+struct cmr_dbfile {
+	refcount_t ref;			/* the open file and the ucontext */
+	u32 dev_index;
 };
 
 struct cmr_ucontext {
 	struct ib_ucontext ibuc;
+	struct cmr_dbfile *db;		/* NULL if not asked for */
+};
+
+/* A mapping of one ring into user space. */
+struct cmr_mmap_entry {
+	struct rdma_user_mmap_entry rdma;
+	void *buf;
 };
 
 struct cmr_pd {
 	struct ib_pd ibpd;
+};
+
+/* Address vector: where a QP path or an AH points. */
+struct cmr_av {
+	u32 dev_index;		/* destination device, U32_MAX if none */
+	u16 dlid;
+	u8 sl;
+	u8 ah_flags;		/* IB_AH_GRH */
+	u8 static_rate;
+	u8 sgid_index;
+	u8 hop_limit;
+	u8 traffic_class;
+	u32 flow_label;
+	union ib_gid dgid;
+};
+
+struct cmr_ah {
+	struct ib_ah ibah;
+	struct cmr_av av;
+	u32 ah_num;
+};
+
+struct cmr_cq {
+	struct ib_cq ibcq;
+	/* Protects q.index (the producer), notify and overflow. */
+	spinlock_t lock;
+	struct cmr_queue q;
+	u8 notify;		/* 0, IB_CQ_SOLICITED or IB_CQ_NEXT_COMP */
+	bool overflow;		/* CQ_ERR already reported */
+};
+
+/* A receive queue: the RQ of a QP or an SRQ. */
+struct cmr_rq {
+	/*
+	 * Serialises consumers of this queue: protects q.index (the
+	 * consumer), the waiters list, the SRQ limit, and keeps receive
+	 * completions in WQE order.  Taken after a QP's sq_mutex, never
+	 * before.
+	 */
+	struct mutex lock;
+	struct cmr_queue q;
+	u32 max_sge;
+	struct list_head waiters;	/* requesters stalled by RNR */
+	struct cmr_srq *srq;		/* owner if this is an SRQ */
+};
+
+struct cmr_srq {
+	struct ib_srq ibsrq;
+	refcount_t ref;			/* doorbell users + 1 while it exists */
+	struct completion released;	/* ref reached zero */
+	struct cmr_ucontext *uc;
+	struct cmr_rq rq;
+	u32 srq_num;
+	u32 limit;		/* under rq.lock; 0 = not armed */
+};
+
+/* A piece of a scatter list, validated against its MR. */
+struct cmr_seg {
+	struct cmr_mr *mr;	/* NULL: a kernel buffer */
+	union {
+		u64 iova;	/* with an MR */
+		void *kaddr;	/* without one (iova is then its address) */
+	};
+	u32 len;
+};
+
+enum cmr_mr_kind {
+	CMR_MR_PINNED,
+	CMR_MR_ODP,
+	CMR_MR_IMPLICIT,
+};
+
+struct cmr_mr {
+	struct ib_mr ibmr;
+	struct cmr_dev *dev;
+	u32 key;			/* lkey == rkey */
+	enum cmr_mr_kind kind;
+	int access;			/* IB_ACCESS_* */
+	bool invalid;			/* after LOCAL_INV / SEND_WITH_INV */
+	u64 iova;
+	u64 length;
+	u64 va;				/* user address of iova */
+	struct ib_umem *umem;		/* pinned or explicit ODP, or root */
+
+	/* CMR_MR_PINNED */
+	struct page **pages;		/* every page of the umem, in order */
+	unsigned long npages;
+
+	/* CMR_MR_IMPLICIT */
+	struct mutex child_lock;	/* serialises creation of children */
+	struct xarray children;		/* va >> chunk shift -> ib_umem_odp */
+};
+
+struct cmr_qp {
+	struct ib_qp ibqp;
+	struct cmr_dev *dev;
+	struct cmr_ucontext *uc;	/* outlives the QP */
+	/*
+	 * References from outside cmr_srcu: a requester stalled on our
+	 * receive queue, a wake-up about to run us.  + 1 while we exist.
+	 */
+	refcount_t ref;
+	struct completion released;	/* ref reached zero */
+
+	/*
+	 * Protects attr and av against concurrent modify and remote error.
+	 * Peers read single fields (state, dest QPN, qkey, access flags)
+	 * with READ_ONCE without it.
+	 */
+	spinlock_t state_lock;
+	struct ib_qp_attr attr;		/* as set by modify_qp; no ah_attr */
+	struct cmr_av av;		/* primary path */
+
+	struct cmr_cq *scq;
+	struct cmr_cq *rcq;
+	struct cmr_srq *srq;
+	struct cmr_rq rq;		/* own RQ unless srq */
+	bool sq_sig_all;
+	u32 max_send_sge;
+	u32 max_inline;
+
+	/*
+	 * Serialises execution of this QP's SQ: protects sq.index (the
+	 * consumer), the scratch buffers below, the RNR state and dead.
+	 */
+	struct mutex sq_mutex;
+	struct cmr_queue sq;
+	bool dead;			/* being destroyed: run nothing */
+	void *wqe;			/* private copy of the SQ entry */
+	void *recv_wqe;			/* private copy of a peer's recv WQE */
+	void *bounce;			/* one page for ODP to ODP copies */
+	struct cmr_seg lsegs[CMR_MAX_SGE];	/* this QP's WQE data */
+	struct cmr_seg rsegs[CMR_MAX_SGE];	/* a peer's receive buffers */
+
+	/* RNR wait: the head WQE waits for a receive at a peer. */
+	struct cmr_qp *rnr_peer;	/* holds a reference */
+	struct cmr_rq *rnr_rq;		/* where rnr_entry is queued */
+	struct list_head rnr_entry;	/* in rnr_rq->waiters, under its lock */
+	unsigned long rnr_deadline;	/* jiffies */
+	unsigned int rnr_attempts;	/* timeouts so far for the head WQE */
+	bool rnr_timing;		/* rnr_deadline is valid */
+
+	/* Runs the SQ off the doorbell: RNR timer, wake-ups, flush. */
+	struct delayed_work sq_work;
 };
 
 static inline struct cmr_dev *to_cmr_dev(struct ib_device *ibdev)
@@ -38,9 +303,51 @@ static inline struct cmr_ucontext *to_cmr_uc(struct ib_ucontext *ibuc)
 	return container_of(ibuc, struct cmr_ucontext, ibuc);
 }
 
+static inline struct cmr_mmap_entry *
+to_cmr_mmap(struct rdma_user_mmap_entry *entry)
+{
+	return container_of(entry, struct cmr_mmap_entry, rdma);
+}
+
 static inline struct cmr_pd *to_cmr_pd(struct ib_pd *ibpd)
 {
 	return container_of(ibpd, struct cmr_pd, ibpd);
+}
+
+static inline struct cmr_ah *to_cmr_ah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct cmr_ah, ibah);
+}
+
+static inline struct cmr_cq *to_cmr_cq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct cmr_cq, ibcq);
+}
+
+static inline struct cmr_srq *to_cmr_srq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct cmr_srq, ibsrq);
+}
+
+static inline struct cmr_mr *to_cmr_mr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct cmr_mr, ibmr);
+}
+
+static inline struct cmr_qp *to_cmr_qp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct cmr_qp, ibqp);
+}
+
+static inline u16 cmr_lid(const struct cmr_dev *dev)
+{
+	return dev->index + 1;
+}
+
+/* The receive queue a QP consumes: its SRQ's or its own. */
+static inline struct cmr_rq *cmr_qp_rq(struct cmr_qp *qp)
+{
+	return qp->srq ? &qp->srq->rq : &qp->rq;
 }
 
 #endif /* CMR_H */

@@ -8,7 +8,7 @@
 #include <kernel-abi/cmr-abi.h>
 
 DECLARE_DRV_CMD(cmr_cmd_get_context, IB_USER_VERBS_CMD_GET_CONTEXT,
-		empty, cmr_alloc_ucontext_resp);
+		cmr_alloc_ucontext_cmd, cmr_alloc_ucontext_resp_ex);
 DECLARE_DRV_CMD(cmr_cmd_create_ah, IB_USER_VERBS_CMD_CREATE_AH,
 		empty, cmr_create_ah_resp);
 DECLARE_DRV_CMD(cmr_cmd_create_cq_ex, IB_USER_VERBS_EX_CMD_CREATE_CQ,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "cmr.h"
@@ -140,6 +141,17 @@ static struct ibv_mr *cmr_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 	return &vmr->ibv_mr;
 }
 
+static int cmr_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
+			void *addr, size_t length, int access)
+{
+	struct ib_uverbs_rereg_mr_resp resp;
+	struct ibv_rereg_mr cmd;
+
+	return ibv_cmd_rereg_mr(vmr, flags, addr, length, (uintptr_t)addr,
+				access, pd, &cmd, sizeof(cmd), &resp,
+				sizeof(resp));
+}
+
 static int cmr_dereg_mr(struct verbs_mr *vmr)
 {
 	int ret;
@@ -188,6 +200,8 @@ static void cmr_free_context(struct ibv_context *ibctx)
 {
 	struct cmr_context *ctx = to_cmr_ctx(ibctx);
 
+	if (ctx->db_fd >= 0)
+		close(ctx->db_fd);
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);
 }
@@ -219,6 +233,7 @@ static const struct verbs_context_ops cmr_ctx_ops = {
 	.query_qp = cmr_query_qp,
 	.query_srq = cmr_query_srq,
 	.reg_mr = cmr_reg_mr,
+	.rereg_mr = cmr_rereg_mr,
 	.req_notify_cq = ibv_cmd_req_notify_cq,
 	.resize_cq = cmr_resize_cq,
 };
@@ -227,7 +242,7 @@ static struct verbs_context *cmr_alloc_context(struct ibv_device *ibdev,
 					       int cmd_fd, void *private_data)
 {
 	struct cmr_cmd_get_context_resp resp = {};
-	struct ibv_get_context cmd = {};
+	struct cmr_cmd_get_context cmd = {};
 	struct cmr_context *ctx;
 	int ret;
 
@@ -236,7 +251,8 @@ static struct verbs_context *cmr_alloc_context(struct ibv_device *ibdev,
 	if (!ctx)
 		return NULL;
 
-	ret = ibv_cmd_get_context(&ctx->vctx, &cmd, sizeof(cmd),
+	cmd.comp_mask = CMR_UCTX_DOORBELL_FD;
+	ret = ibv_cmd_get_context(&ctx->vctx, &cmd.ibv_cmd, sizeof(cmd),
 				  &resp.ibv_resp, sizeof(resp));
 	if (ret) {
 		verbs_uninit_context(&ctx->vctx);
@@ -244,7 +260,9 @@ static struct verbs_context *cmr_alloc_context(struct ibv_device *ibdev,
 		errno = ret;
 		return NULL;
 	}
-	ctx->max_inline_data = resp.max_inline_data;
+	ctx->max_inline_data = resp.base.max_inline_data;
+	ctx->db_fd = (resp.comp_mask & CMR_UCTX_DOORBELL_FD) ?
+		     resp.doorbell_fd : -1;
 	verbs_set_ops(&ctx->vctx, &cmr_ctx_ops);
 	return &ctx->vctx;
 }
@@ -279,5 +297,11 @@ static const struct verbs_device_ops cmr_dev_ops = {
 	.uninit_device = cmr_device_free,
 	.alloc_context = cmr_alloc_context,
 };
+
+/* The cmrdv_*() entry points take any verbs object: is it one of ours? */
+bool is_cmr_dev(struct ibv_device *ibdev)
+{
+	return verbs_get_device(ibdev)->ops == &cmr_dev_ops;
+}
 
 PROVIDER_DRIVER(cmr, cmr_dev_ops);

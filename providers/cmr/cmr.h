@@ -4,6 +4,7 @@
 #define CMR_PROVIDER_H
 
 #include <pthread.h>
+#include <infiniband/cmrdv.h>
 #include <infiniband/driver.h>
 
 #include "cmr-abi.h"
@@ -16,6 +17,7 @@ struct cmr_device {
 struct cmr_context {
 	struct verbs_context vctx;
 	uint32_t max_inline_data;
+	int db_fd;			/* fast doorbell, -1 if none */
 };
 
 struct cmr_ah {
@@ -55,17 +57,47 @@ struct cmr_wq {
 	uint32_t max_inline;		/* SQ only */
 	union cmr_doorbell db;
 	size_t db_size;
+	unsigned int fast_db;		/* CMR_IOCTL_DB_*, 0: none */
+	uint32_t fast_db_num;		/* QPN or SRQ number */
 };
 
 struct cmr_qp {
 	struct verbs_qp vqp;
+	struct cmrdv_qp_ex dv_qp;
 	struct cmr_wq sq;
 	struct cmr_wq rq;		/* unused when the QP has an SRQ */
 	bool sq_sig_all;
+	bool compute;			/* may post CMR_OP_COMPUTE */
 	/* ibv_wr_*() batch, under sq.lock from wr_start to complete/abort */
 	uint32_t wr_index;		/* next free SQ entry */
 	struct cmr_send_wqe *wr_cur;	/* last WQE built, NULL if none */
 	int wr_err;			/* first error of the batch */
+	/*
+	 * Destination SGEs of the compute WR at wr_cur: they follow its
+	 * source SGEs in the ring, so they are copied there only when the WQE
+	 * is finished (next builder or wr_complete).  sq.max_sge entries,
+	 * compute QPs only.
+	 */
+	struct cmr_sge *wr_dst;
+	uint32_t wr_num_dst;
+};
+
+/* cmrdv objects; the kernel's handles and the numbers WQEs carry. */
+struct cmrdv_key {
+	struct ibv_pd *pd;
+	uint32_t handle;		/* CMR_OBJECT_KEY uobject */
+	uint32_t key_num;		/* cmr_compute_params.key_handle */
+	enum cmrdv_alg alg;
+};
+
+struct cmrdv_stream {
+	struct ibv_pd *pd;
+	uint32_t handle;		/* CMR_OBJECT_STREAM uobject */
+	uint32_t stream_num;		/* cmr_compute_params.stream_handle */
+	enum cmrdv_alg alg;
+	enum cmrdv_dir dir;
+	uint8_t level;
+	uint32_t flags;			/* framing */
 };
 
 struct cmr_srq {
@@ -104,12 +136,18 @@ static inline struct cmr_qp *to_cmr_qp_ex(struct ibv_qp_ex *ibqp)
 	return container_of(ibqp, struct cmr_qp, vqp.qp_ex);
 }
 
+static inline struct cmr_qp *to_cmr_qp_dv(struct cmrdv_qp_ex *dqp)
+{
+	return container_of(dqp, struct cmr_qp, dv_qp);
+}
+
 static inline struct cmr_srq *to_cmr_srq(struct ibv_srq *ibsrq)
 {
 	return container_of(ibsrq, struct cmr_srq, vsrq.srq);
 }
 
 /* cmr.c */
+bool is_cmr_dev(struct ibv_device *ibdev);
 int cmr_map_queue(struct ibv_context *ibctx, struct cmr_queue *q,
 		  const struct cmr_queue_info *info, uint32_t min_stride);
 void cmr_unmap_queue(struct cmr_queue *q);
@@ -127,6 +165,9 @@ int cmr_resize_cq(struct ibv_cq *ibcq, int cqe);
 struct ibv_qp *cmr_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 struct ibv_qp *cmr_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *attr);
+struct ibv_qp *cmr_create_qp_flags(struct ibv_context *ibctx,
+				   struct ibv_qp_init_attr_ex *attr,
+				   uint32_t flags);
 int cmr_destroy_qp(struct ibv_qp *ibqp);
 int cmr_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask);
 int cmr_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask,

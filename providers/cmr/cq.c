@@ -9,10 +9,17 @@
  */
 #include <config.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <ccan/minmax.h>
 
 #include "cmr.h"
+
+static_assert(CMR_CQE_OPCODE_COMPUTE == IBV_WC_DRIVER1,
+	      "compute completions must read as IBV_WC_DRIVER1");
 
 enum {
 	CMR_CQ_WC_FLAGS = IBV_WC_STANDARD_FLAGS,
@@ -20,11 +27,32 @@ enum {
 	CMR_CQ_CREATE_FLAGS = IBV_CREATE_CQ_ATTR_SINGLE_THREADED,
 };
 
+/*
+ * A successful CRC completion also reports its result as immediate data,
+ * in host order (cmrdv.h): the ring holds it as a little-endian u32.
+ */
+static bool cmr_cqe_has_crc(const struct cmr_cqe *cqe)
+{
+	return cqe->opcode == CMR_CQE_OPCODE_COMPUTE &&
+	       cqe->status == IBV_WC_SUCCESS &&
+	       cqe->result_len == sizeof(uint32_t);
+}
+
+static __be32 cmr_cqe_imm_data(const struct cmr_cqe *cqe)
+{
+	uint32_t crc;
+
+	if (!cmr_cqe_has_crc(cqe))
+		return cqe->imm_data;
+	memcpy(&crc, cqe->result, sizeof(crc));
+	return (__force __be32)le32toh(crc);
+}
+
 static unsigned int cmr_cqe_wc_flags(const struct cmr_cqe *cqe)
 {
 	unsigned int flags = 0;
 
-	if (cqe->flags & CMR_CQE_WITH_IMM)
+	if ((cqe->flags & CMR_CQE_WITH_IMM) || cmr_cqe_has_crc(cqe))
 		flags |= IBV_WC_WITH_IMM;
 	if (cqe->flags & CMR_CQE_WITH_INV)
 		flags |= IBV_WC_WITH_INV;
@@ -41,7 +69,7 @@ static void cmr_cqe_to_wc(const struct cmr_cqe *cqe, struct ibv_wc *wc)
 	wc->vendor_err = cqe->vendor_err;
 	wc->byte_len = cqe->byte_len;
 	/* imm_data and invalidated_rkey share these 32 bits, as in uverbs */
-	wc->imm_data = cqe->imm_data;
+	wc->imm_data = cmr_cqe_imm_data(cqe);
 	wc->qp_num = cqe->qp_num;
 	wc->src_qp = cqe->recv.src_qp;
 	wc->wc_flags = cmr_cqe_wc_flags(cqe);
@@ -138,7 +166,7 @@ static uint32_t cmr_read_byte_len(struct ibv_cq_ex *ibcq)
 
 static __be32 cmr_read_imm_data(struct ibv_cq_ex *ibcq)
 {
-	return to_cmr_cq_ex(ibcq)->cur->imm_data;
+	return cmr_cqe_imm_data(to_cmr_cq_ex(ibcq)->cur);
 }
 
 static uint32_t cmr_read_qp_num(struct ibv_cq_ex *ibcq)
@@ -169,6 +197,27 @@ static uint8_t cmr_read_sl(struct ibv_cq_ex *ibcq)
 static uint8_t cmr_read_dlid_path_bits(struct ibv_cq_ex *ibcq)
 {
 	return to_cmr_cq_ex(ibcq)->cur->recv.dlid_path_bits;
+}
+
+/*
+ * cmrdv: the digest or checksum of the current completion.  The kernel
+ * bounds result_len by result[]; clamp anyway so a bad value cannot make
+ * us read past the CQE.
+ */
+size_t cmrdv_wc_read_result(struct ibv_cq_ex *ibcq, void *buf, size_t len)
+{
+	const struct cmr_cqe *cqe;
+	size_t n;
+
+	if (!ibcq || !is_cmr_dev(ibcq->context->device))
+		return 0;
+	cqe = to_cmr_cq_ex(ibcq)->cur;
+	if (!cqe || cqe->opcode != CMR_CQE_OPCODE_COMPUTE)
+		return 0;
+	n = min_t(size_t, cqe->result_len, sizeof(cqe->result));
+	if (buf && len)
+		memcpy(buf, cqe->result, min(len, n));
+	return n;
 }
 
 static void cmr_cq_set_ex_ops(struct cmr_cq *cq, uint64_t wc_flags)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * libcmr: queue pairs and shared receive queues.
+ * libcmr: queue pairs and shared receive queues, and the cmrdv compute
+ * builders (cmrdv_wr_*()), which write the same send queue.
  *
  * Posting writes WQEs into the mapped ring under the queue's lock and
  * publishes the producer index; the kernel's engine consumes them.  The
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include <ccan/minmax.h>
 #include <util/compiler.h>
@@ -96,6 +98,9 @@ static int cmr_wq_kick(struct ibv_context *ibctx, struct cmr_wq *wq)
 {
 	if (!cmr_wq_need_wakeup(&wq->q))
 		return 0;
+	if (to_cmr_ctx(ibctx)->db_fd >= 0 && wq->fast_db)
+		return ioctl(to_cmr_ctx(ibctx)->db_fd, wq->fast_db,
+			     (unsigned long)wq->fast_db_num) ? errno : 0;
 	if (write(ibctx->cmd_fd, &wq->db, wq->db_size) < 0)
 		return errno;
 	return 0;
@@ -432,6 +437,34 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
  * wr_complete returns it without publishing any WQE of the batch.
  */
 
+static struct cmr_compute_params *cmr_wqe_compute(struct cmr_send_wqe *wqe)
+{
+	return (struct cmr_compute_params *)wqe->raw;
+}
+
+/*
+ * Caller holds qp->sq.lock: finish the WQE at wr_cur before the next one
+ * is started or the batch is published.  A compute WQE gets its buffered
+ * destination SGEs after its source SGEs; together they must fit the
+ * entry (sq.max_sge is bounded by the stride).
+ */
+static void cmr_wr_finish(struct cmr_qp *qp)
+{
+	struct cmr_send_wqe *wqe = qp->wr_cur;
+
+	if (qp->wr_err || !wqe || wqe->opcode != CMR_OP_COMPUTE)
+		return;
+	if (wqe->num_sge + qp->wr_num_dst > qp->sq.max_sge ||
+	    qp->wr_num_dst > UINT8_MAX) {
+		qp->wr_err = EINVAL;
+		return;
+	}
+	cmr_wqe_compute(wqe)->num_dst_sge = qp->wr_num_dst;
+	if (qp->wr_num_dst)
+		memcpy((struct cmr_sge *)(wqe + 1) + wqe->num_sge, qp->wr_dst,
+		       qp->wr_num_dst * sizeof(struct cmr_sge));
+}
+
 /* Caller holds qp->sq.lock: take the next SQ entry for a new WR. */
 static struct cmr_send_wqe *cmr_wr_new(struct ibv_qp_ex *ibqp,
 				       enum cmr_send_opcode opcode)
@@ -439,6 +472,7 @@ static struct cmr_send_wqe *cmr_wr_new(struct ibv_qp_ex *ibqp,
 	struct cmr_qp *qp = to_cmr_qp_ex(ibqp);
 	struct cmr_send_wqe *wqe;
 
+	cmr_wr_finish(qp);
 	if (qp->wr_err)
 		return NULL;
 	if (!qp->sq.q.map_size || !cmr_wq_has_room(&qp->sq.q, qp->wr_index)) {
@@ -452,6 +486,7 @@ static struct cmr_send_wqe *cmr_wr_new(struct ibv_qp_ex *ibqp,
 	wqe = cmr_queue_entry(&qp->sq.q, qp->wr_index++);
 	cmr_wqe_init(qp, wqe, ibqp->wr_id, opcode, ibqp->wr_flags);
 	qp->wr_cur = wqe;
+	qp->wr_num_dst = 0;
 	return wqe;
 }
 
@@ -634,6 +669,226 @@ static void cmr_wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 						      buf_list[i].length));
 }
 
+/*
+ * Compute WRs: the cmrdv_wr_*() builders.  Each starts a WQE like the
+ * builders above, with CMR_OP_COMPUTE and struct cmr_compute_params in the
+ * parameter area.  What the header makes meaningless (an algorithm of the
+ * wrong family, flags a WR cannot carry, an object of another PD) fails the
+ * batch here; whether the device supports an algorithm is the kernel's to
+ * say, in the completion.
+ */
+
+static bool cmr_alg_is_codec(enum cmrdv_alg alg)
+{
+	return alg == CMRDV_ALG_DEFLATE || alg == CMRDV_ALG_LZ4 ||
+	       alg == CMRDV_ALG_ZSTD;
+}
+
+static bool cmr_alg_is_cipher(enum cmrdv_alg alg)
+{
+	return alg == CMRDV_ALG_AES_GCM || alg == CMRDV_ALG_AES_XTS;
+}
+
+static bool cmr_alg_is_digest(enum cmrdv_alg alg)
+{
+	return alg == CMRDV_ALG_SHA256 || alg == CMRDV_ALG_HMAC_SHA256 ||
+	       alg == CMRDV_ALG_CRC32 || alg == CMRDV_ALG_CRC32C;
+}
+
+/* Framing flags of a one-shot compress or decompress WR. */
+static bool cmr_codec_flags_ok(enum cmrdv_alg alg, uint32_t flags)
+{
+	if (flags & ~CMR_COMPUTE_FRAME_MASK)
+		return false;
+	if (alg != CMRDV_ALG_DEFLATE)
+		return !flags;
+	return flags <= CMR_COMPUTE_FRAME_GZIP;
+}
+
+/*
+ * Caller holds qp->sq.lock: start a compute WQE if the QP may post one and
+ * the builder found its arguments valid.  NULL once the batch failed.
+ */
+static struct cmr_compute_params *cmr_wr_compute(struct cmr_qp *qp,
+						 bool valid,
+						 enum cmrdv_alg alg,
+						 enum cmrdv_dir dir)
+{
+	struct cmr_compute_params *params;
+	struct cmr_send_wqe *wqe;
+
+	if (!qp->compute || !valid) {
+		cmr_wr_set_err(qp, EINVAL);
+		return NULL;
+	}
+	wqe = cmr_wr_new(&qp->vqp.qp_ex, CMR_OP_COMPUTE);
+	if (!wqe)
+		return NULL;
+	params = cmr_wqe_compute(wqe);
+	params->alg = alg;
+	params->dir = dir;
+	return params;
+}
+
+/* Keys and streams serve the QPs of their PD only. */
+static bool cmr_qp_owns(struct cmr_qp *qp, struct ibv_pd *pd)
+{
+	return pd == qp->vqp.qp.pd;
+}
+
+static void cmr_wr_memcpy(struct cmrdv_qp_ex *dqp)
+{
+	cmr_wr_compute(to_cmr_qp_dv(dqp), true, CMRDV_ALG_MEMCPY,
+		       CMRDV_FORWARD);
+}
+
+static void cmr_wr_compress(struct cmrdv_qp_ex *dqp, enum cmrdv_alg alg,
+			    uint32_t level, uint32_t flags)
+{
+	struct cmr_compute_params *params;
+
+	params = cmr_wr_compute(to_cmr_qp_dv(dqp),
+				cmr_alg_is_codec(alg) && level <= UINT8_MAX &&
+					cmr_codec_flags_ok(alg, flags),
+				alg, CMRDV_FORWARD);
+	if (!params)
+		return;
+	params->level = level;
+	params->flags = flags;
+}
+
+static void cmr_wr_decompress(struct cmrdv_qp_ex *dqp, enum cmrdv_alg alg,
+			      uint32_t flags)
+{
+	struct cmr_compute_params *params;
+
+	params = cmr_wr_compute(to_cmr_qp_dv(dqp),
+				cmr_alg_is_codec(alg) &&
+					cmr_codec_flags_ok(alg, flags),
+				alg, CMRDV_INVERSE);
+	if (params)
+		params->flags = flags;
+}
+
+static void cmr_wr_stream(struct cmrdv_qp_ex *dqp,
+			  struct cmrdv_stream *stream, uint32_t flags)
+{
+	struct cmr_qp *qp = to_cmr_qp_dv(dqp);
+	struct cmr_compute_params *params;
+	bool valid;
+
+	valid = stream && cmr_qp_owns(qp, stream->pd) &&
+		!(flags & ~CMRDV_STREAM_END);
+	params = cmr_wr_compute(qp, valid, valid ? stream->alg : 0,
+				valid ? stream->dir : 0);
+	if (!params)
+		return;
+	params->level = stream->level;
+	params->flags = stream->flags;
+	if (flags & CMRDV_STREAM_END)
+		params->flags |= CMR_COMPUTE_STREAM_END;
+	params->stream_handle = stream->stream_num;
+}
+
+static void cmr_wr_crypt(struct cmrdv_qp_ex *dqp, struct cmrdv_key *key,
+			 const struct cmrdv_crypto_attr *attr,
+			 enum cmrdv_dir dir)
+{
+	struct cmr_qp *qp = to_cmr_qp_dv(dqp);
+	struct cmr_compute_params *params;
+	bool valid;
+
+	valid = key && attr && cmr_alg_is_cipher(key->alg) &&
+		cmr_qp_owns(qp, key->pd);
+	params = cmr_wr_compute(qp, valid, valid ? key->alg : 0, dir);
+	if (!params)
+		return;
+	params->key_handle = key->key_num;
+	params->aad_len = attr->aad_len;
+	params->data_unit_size = attr->data_unit_size;
+	memcpy(params->iv, attr->iv, sizeof(params->iv));
+}
+
+static void cmr_wr_encrypt(struct cmrdv_qp_ex *dqp, struct cmrdv_key *key,
+			   const struct cmrdv_crypto_attr *attr)
+{
+	cmr_wr_crypt(dqp, key, attr, CMRDV_FORWARD);
+}
+
+static void cmr_wr_decrypt(struct cmrdv_qp_ex *dqp, struct cmrdv_key *key,
+			   const struct cmrdv_crypto_attr *attr)
+{
+	cmr_wr_crypt(dqp, key, attr, CMRDV_INVERSE);
+}
+
+/* HMAC takes a key of its own algorithm; plain digests and CRCs none. */
+static void cmr_wr_digest(struct cmrdv_qp_ex *dqp, enum cmrdv_alg alg,
+			  struct cmrdv_key *key)
+{
+	struct cmr_qp *qp = to_cmr_qp_dv(dqp);
+	struct cmr_compute_params *params;
+	bool valid;
+
+	if (alg == CMRDV_ALG_HMAC_SHA256)
+		valid = key && key->alg == alg && cmr_qp_owns(qp, key->pd);
+	else
+		valid = !key && cmr_alg_is_digest(alg);
+	params = cmr_wr_compute(qp, valid, alg, CMRDV_FORWARD);
+	if (params && key)
+		params->key_handle = key->key_num;
+}
+
+/* Replaces the destination list of the compute WR being built. */
+static void cmr_wr_set_dst_sge_list(struct cmrdv_qp_ex *dqp, size_t num_sge,
+				    const struct ibv_sge *sg_list)
+{
+	struct cmr_qp *qp = to_cmr_qp_dv(dqp);
+	struct cmr_send_wqe *wqe = cmr_wr_cur(qp);
+
+	if (!wqe)
+		return;
+	if (wqe->opcode != CMR_OP_COMPUTE || num_sge > qp->sq.max_sge) {
+		cmr_wr_set_err(qp, EINVAL);
+		return;
+	}
+	if (num_sge)
+		memcpy(qp->wr_dst, sg_list, num_sge * sizeof(struct cmr_sge));
+	qp->wr_num_dst = num_sge;
+}
+
+static void cmr_wr_set_dst_sge(struct cmrdv_qp_ex *dqp, uint32_t lkey,
+			       uint64_t addr, uint32_t length)
+{
+	struct ibv_sge sge = { .addr = addr, .length = length, .lkey = lkey };
+
+	cmr_wr_set_dst_sge_list(dqp, 1, &sge);
+}
+
+/* The WR being built reads what the previous WR produced (CMR_WQE_SRC_FROM_PREV). */
+static void cmr_wr_set_src_from_prev(struct cmrdv_qp_ex *dqp)
+{
+	struct cmr_qp *qp = to_cmr_qp_dv(dqp);
+	struct cmr_send_wqe *wqe = cmr_wr_cur(qp);
+
+	if (!wqe)
+		return;
+	if (wqe->opcode != CMR_OP_COMPUTE && wqe->opcode != CMR_OP_SEND &&
+	    wqe->opcode != CMR_OP_RDMA_WRITE) {
+		cmr_wr_set_err(qp, EINVAL);
+		return;
+	}
+	wqe->flags |= CMR_WQE_SRC_FROM_PREV;
+}
+
+struct cmrdv_qp_ex *cmrdv_qp_ex_from_ibv_qp_ex(struct ibv_qp_ex *ibqp)
+{
+	if (!ibqp || !is_cmr_dev(ibqp->qp_base.context->device)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return &to_cmr_qp_ex(ibqp)->dv_qp;
+}
+
 static void cmr_wr_start(struct ibv_qp_ex *ibqp)
 {
 	struct cmr_qp *qp = to_cmr_qp_ex(ibqp);
@@ -642,14 +897,17 @@ static void cmr_wr_start(struct ibv_qp_ex *ibqp)
 	qp->wr_index = qp->sq.q.index;
 	qp->wr_cur = NULL;
 	qp->wr_err = 0;
+	qp->wr_num_dst = 0;
 }
 
 static int cmr_wr_complete(struct ibv_qp_ex *ibqp)
 {
 	struct cmr_qp *qp = to_cmr_qp_ex(ibqp);
-	int ret = qp->wr_err;
 	bool posted;
+	int ret;
 
+	cmr_wr_finish(qp);
+	ret = qp->wr_err;
 	if (!ret && !cmr_qp_can_send(&ibqp->qp_base))
 		ret = EINVAL;
 
@@ -697,6 +955,21 @@ static void cmr_qp_set_wr_ops(struct cmr_qp *qp, uint64_t ops)
 	ibqp->wr_start = cmr_wr_start;
 	ibqp->wr_complete = cmr_wr_complete;
 	ibqp->wr_abort = cmr_wr_abort;
+
+	/*
+	 * Always set: on a QP created without CMRDV_QP_EX_WITH_COMPUTE the
+	 * compute builders fail the batch with EINVAL instead of crashing.
+	 */
+	qp->dv_qp.wr_memcpy = cmr_wr_memcpy;
+	qp->dv_qp.wr_compress = cmr_wr_compress;
+	qp->dv_qp.wr_decompress = cmr_wr_decompress;
+	qp->dv_qp.wr_stream = cmr_wr_stream;
+	qp->dv_qp.wr_encrypt = cmr_wr_encrypt;
+	qp->dv_qp.wr_decrypt = cmr_wr_decrypt;
+	qp->dv_qp.wr_digest = cmr_wr_digest;
+	qp->dv_qp.wr_set_dst_sge = cmr_wr_set_dst_sge;
+	qp->dv_qp.wr_set_dst_sge_list = cmr_wr_set_dst_sge_list;
+	qp->dv_qp.wr_set_src_from_prev = cmr_wr_set_src_from_prev;
 }
 
 /* Queue pair */
@@ -766,8 +1039,14 @@ static int cmr_qp_map(struct ibv_context *ibctx, struct cmr_qp *qp,
 	return 0;
 }
 
+/*
+ * Both the verbs and cmrdv_create_qp() land here; flags are enum
+ * cmr_create_qp_flags.  Without any, the command carries no comp_mask, as
+ * kernels without compute expect.
+ */
 static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
-				    struct ibv_qp_init_attr_ex *attr)
+				    struct ibv_qp_init_attr_ex *attr,
+				    uint32_t flags)
 {
 	struct cmr_cmd_create_qp_ex_resp resp = {};
 	struct cmr_cmd_create_qp_ex cmd = {};
@@ -784,7 +1063,10 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 	if (!qp)
 		return NULL;
 
-	cmd.comp_mask = 0;
+	if (flags) {
+		cmd.comp_mask = CMR_CREATE_QP_FLAGS;
+		cmd.flags = flags;
+	}
 	ret = ibv_cmd_create_qp_ex2(ibctx, &qp->vqp, attr, &cmd.ibv_cmd,
 				    sizeof(cmd), &resp.ibv_resp, sizeof(resp));
 	if (ret)
@@ -797,7 +1079,20 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 			  qp->vqp.qp.qp_num, ret);
 		goto err_destroy;
 	}
+	if (flags & CMR_QP_FLAG_COMPUTE) {
+		qp->wr_dst = calloc(max_t(uint32_t, qp->sq.max_sge, 1),
+				    sizeof(*qp->wr_dst));
+		if (!qp->wr_dst) {
+			ret = ENOMEM;
+			goto err_unmap;
+		}
+		qp->compute = true;
+	}
 	cmr_db_init_send(&qp->sq, qp->vqp.qp.handle);
+	qp->sq.fast_db = CMR_IOCTL_DB_SQ;
+	qp->sq.fast_db_num = qp->vqp.qp.qp_num;
+	qp->rq.fast_db = CMR_IOCTL_DB_RQ;
+	qp->rq.fast_db_num = qp->vqp.qp.qp_num;
 	cmr_db_init_recv(&qp->rq, qp->vqp.qp.handle);
 	qp->sq_sig_all = attr->sq_sig_all;
 
@@ -807,6 +1102,9 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 	}
 	return qp;
 
+err_unmap:
+	cmr_wq_fini(&qp->rq);
+	cmr_wq_fini(&qp->sq);
 err_destroy:
 	ibv_cmd_destroy_qp(&qp->vqp.qp);
 err_free:
@@ -825,7 +1123,7 @@ struct ibv_qp *cmr_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
 	attr_ex.comp_mask = IBV_QP_INIT_ATTR_PD;
 	attr_ex.pd = pd;
 
-	qp = cmr_qp_create(pd->context, &attr_ex);
+	qp = cmr_qp_create(pd->context, &attr_ex, 0);
 	if (!qp)
 		return NULL;
 	attr->cap = attr_ex.cap;
@@ -835,9 +1133,17 @@ struct ibv_qp *cmr_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
 struct ibv_qp *cmr_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *attr)
 {
+	return cmr_create_qp_flags(ibctx, attr, 0);
+}
+
+/* flags: enum cmr_create_qp_flags, checked by the caller (cmrdv.c). */
+struct ibv_qp *cmr_create_qp_flags(struct ibv_context *ibctx,
+				   struct ibv_qp_init_attr_ex *attr,
+				   uint32_t flags)
+{
 	struct cmr_qp *qp;
 
-	qp = cmr_qp_create(ibctx, attr);
+	qp = cmr_qp_create(ibctx, attr, flags);
 	return qp ? &qp->vqp.qp : NULL;
 }
 
@@ -868,6 +1174,7 @@ int cmr_destroy_qp(struct ibv_qp *ibqp)
 		return ret;
 	cmr_wq_fini(&qp->rq);
 	cmr_wq_fini(&qp->sq);
+	free(qp->wr_dst);
 	free(qp);
 	return 0;
 }
@@ -904,6 +1211,8 @@ struct ibv_srq *cmr_create_srq(struct ibv_pd *pd,
 	attr->attr.max_sge = srq->rq.max_sge;
 	srq->srq_num = resp.srq_num;
 	cmr_db_init_srq(&srq->rq, srq->vsrq.srq.handle);
+	srq->rq.fast_db = CMR_IOCTL_DB_SRQ;
+	srq->rq.fast_db_num = srq->srq_num;
 	return &srq->vsrq.srq;
 
 err_destroy:

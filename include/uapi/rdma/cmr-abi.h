@@ -11,6 +11,7 @@
 #ifndef CMR_ABI_USER_H
 #define CMR_ABI_USER_H
 
+#include <linux/ioctl.h>
 #include <linux/types.h>
 
 /* Reported as the device's uverbs ABI version; the provider refuses others. */
@@ -31,6 +32,12 @@
  * covers are written; the other side reads it with an acquire load.  The
  * kernel never trusts a value it reads back from the ring: it keeps its
  * own copy of the index it owns and copies each entry once before use.
+ *
+ * QP reset: when a QP enters RESET the kernel discards what is posted on
+ * its SQ and RQ (no completions) and removes the QP's unpolled CQEs from
+ * its CQs, moving those CQs' producer back (do not poll them meanwhile).
+ * On RESET -> INIT it takes each ring's current producer as its consumer,
+ * so user space may keep its indices running across a reset.
  */
 struct cmr_ring {
 	__u32 producer;
@@ -80,6 +87,13 @@ enum cmr_send_flags {
 	CMR_WQE_SOLICITED = 1 << 1,
 	CMR_WQE_FENCE = 1 << 2,
 	CMR_WQE_INLINE = 1 << 3,	/* data follows the header, not SGEs */
+	/*
+	 * Chaining: the WR's source length is the number of bytes the
+	 * previous WR of this QP produced (a compute WR's output, an RDMA
+	 * or SEND WR's length), bounded by its SGE list.  Lets compress ->
+	 * encrypt -> RDMA WRITE be posted in one go.
+	 */
+	CMR_WQE_SRC_FROM_PREV = 1 << 4,
 };
 
 /*
@@ -145,7 +159,7 @@ struct cmr_cqe {
 	__u8 status;
 	__u8 opcode;
 	__u16 flags;			/* enum cmr_cqe_flags */
-	__u32 reserved;
+	__u32 result_len;		/* compute: bytes valid in result[] */
 	union {
 		struct {
 			__u32 src_qp;
@@ -174,6 +188,42 @@ struct cmr_alloc_ucontext_resp {
 	__u32 reserved;
 };
 
+/*
+ * Fast doorbell (optional).  Ringing through uverbs (an empty POST_SEND,
+ * POST_RECV or POST_SRQ_RECV on the command fd) costs several microseconds
+ * of ib_uverbs bookkeeping per call.  A provider that sends struct
+ * cmr_alloc_ucontext_cmd with CMR_UCTX_DOORBELL_FD in GET_CONTEXT, and
+ * leaves room for struct cmr_alloc_ucontext_resp_ex, gets a doorbell fd
+ * (close-on-exec) on which
+ *
+ *   ioctl(fd, CMR_IOCTL_DB_SQ, qp_num)    does what the empty POST_SEND does
+ *   ioctl(fd, CMR_IOCTL_DB_RQ, qp_num)    ... POST_RECV
+ *   ioctl(fd, CMR_IOCTL_DB_SRQ, srq_num)  ... POST_SRQ_RECV
+ *
+ * for the queues of this context (others fail with EINVAL).  The provider
+ * closes it with the context.  Providers that do not ask get no fd and
+ * keep using the uverbs commands, which always work.
+ */
+struct cmr_alloc_ucontext_cmd {
+	__u32 comp_mask;		/* enum cmr_alloc_ucontext_flags */
+	__u32 reserved;
+};
+
+enum cmr_alloc_ucontext_flags {
+	CMR_UCTX_DOORBELL_FD = 1 << 0,
+};
+
+struct cmr_alloc_ucontext_resp_ex {
+	struct cmr_alloc_ucontext_resp base;
+	__u32 comp_mask;		/* the flags granted */
+	__s32 doorbell_fd;		/* with CMR_UCTX_DOORBELL_FD */
+};
+
+#define CMR_IOCTL_MAGIC		0xc3
+#define CMR_IOCTL_DB_SQ		_IO(CMR_IOCTL_MAGIC, 1)
+#define CMR_IOCTL_DB_RQ		_IO(CMR_IOCTL_MAGIC, 2)
+#define CMR_IOCTL_DB_SRQ	_IO(CMR_IOCTL_MAGIC, 3)
+
 struct cmr_create_cq_resp {
 	struct cmr_queue_info cq;
 };
@@ -183,8 +233,8 @@ struct cmr_resize_cq_resp {
 };
 
 struct cmr_create_qp_cmd {
-	__u32 comp_mask;		/* none defined yet; must be 0 */
-	__u32 reserved;
+	__u32 comp_mask;		/* enum cmr_create_qp_comp_mask */
+	__u32 flags;			/* enum cmr_create_qp_flags; was reserved */
 };
 
 struct cmr_create_qp_resp {
@@ -263,6 +313,15 @@ struct cmr_compute_params {
 	__u8 iv[16];			/* GCM: 12-byte IV; XTS: first tweak */
 };
 
+/*
+ * cqe.opcode of a compute completion: IBV_WC_DRIVER1 (enum ib_uverbs_wc_opcode
+ * has no driver range; libibverbs' enum ibv_wc_opcode does).
+ */
+#define CMR_CQE_OPCODE_COMPUTE 135
+
+/* cqe.result[0] of a stream WR: the stream is complete after this WR. */
+#define CMR_COMPUTE_RESULT_END 0x01
+
 /* cqe.vendor_err of a compute completion that failed. */
 enum cmr_compute_verr {
 	CMR_VERR_NONE,
@@ -273,6 +332,102 @@ enum cmr_compute_verr {
 	CMR_VERR_BAD_STREAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_BAD_PARAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_UNSUPPORTED,		/* status IBV_WC_LOC_QP_OP_ERR */
+};
+
+/*
+ * Compute objects and capabilities: driver-specific uverbs ioctl objects
+ * (the ids live in the driver namespace, UVERBS_ID_NS_SHIFT = 12).
+ *
+ * CMR_OBJECT_KEY     a crypto or HMAC key.  CREATE takes the PD, the
+ *                    algorithm and the material (copied once, never
+ *                    readable back) and returns the key_num that compute
+ *                    WQEs carry in key_handle.  A key is usable only by
+ *                    QPs of its PD; it dies with its uobject (destroy, or
+ *                    the context's teardown).
+ * CMR_OBJECT_STREAM  compressor state carried across WRs; likewise with
+ *                    alg, dir, level and flags, returning stream_num.
+ * QUERY_COMPUTE      a method of UVERBS_OBJECT_DEVICE filling
+ *                    struct cmr_compute_caps.
+ */
+#define CMR_UVERBS_ID(n) ((1U << 12) + (n))
+
+enum cmr_uverbs_objects {
+	CMR_OBJECT_KEY = CMR_UVERBS_ID(0),
+	CMR_OBJECT_STREAM,
+};
+
+enum cmr_uverbs_methods {
+	CMR_METHOD_KEY_CREATE = CMR_UVERBS_ID(0),
+	CMR_METHOD_KEY_DESTROY,
+	CMR_METHOD_STREAM_CREATE,
+	CMR_METHOD_STREAM_DESTROY,
+	CMR_METHOD_QUERY_COMPUTE,
+};
+
+enum cmr_uverbs_attrs {
+	/* KEY_CREATE */
+	CMR_ATTR_KEY_CREATE_HANDLE = CMR_UVERBS_ID(0),
+	CMR_ATTR_KEY_CREATE_PD,
+	CMR_ATTR_KEY_CREATE_ALG,	/* u32, enum cmr_compute_alg */
+	CMR_ATTR_KEY_CREATE_MATERIAL,	/* 1..CMR_MAX_KEY_LEN bytes */
+	CMR_ATTR_KEY_CREATE_NUM,	/* out: u32 key_num */
+	/* KEY_DESTROY */
+	CMR_ATTR_KEY_DESTROY_HANDLE = CMR_UVERBS_ID(0),
+	/* STREAM_CREATE */
+	CMR_ATTR_STREAM_CREATE_HANDLE = CMR_UVERBS_ID(0),
+	CMR_ATTR_STREAM_CREATE_PD,
+	CMR_ATTR_STREAM_CREATE_PARAMS,	/* struct cmr_stream_params */
+	CMR_ATTR_STREAM_CREATE_NUM,	/* out: u32 stream_num */
+	/* STREAM_DESTROY */
+	CMR_ATTR_STREAM_DESTROY_HANDLE = CMR_UVERBS_ID(0),
+	/* QUERY_COMPUTE */
+	CMR_ATTR_QUERY_COMPUTE_CAPS = CMR_UVERBS_ID(0),	/* out */
+};
+
+#define CMR_MAX_KEY_LEN 128
+
+struct cmr_stream_params {
+	__u32 alg;			/* enum cmr_compute_alg */
+	__u32 dir;			/* enum cmr_compute_dir */
+	__u32 level;
+	__u32 flags;			/* framing */
+};
+
+enum cmr_alg_cap_flags {
+	CMR_ALG_CAP_SUPPORTED = 1 << 0,
+	CMR_ALG_CAP_STREAM = 1 << 1,
+	CMR_ALG_CAP_KEYED = 1 << 2,
+};
+
+struct cmr_alg_caps {
+	__u32 flags;			/* enum cmr_alg_cap_flags */
+	__u8 min_level;
+	__u8 max_level;
+	__u8 default_level;
+	__u8 reserved;
+	__u32 key_sizes;		/* bit n: keys of n bytes, n < 32 */
+	__u32 key_sizes_hi;		/* bit n: keys of 32 + n bytes */
+	char backend[64];		/* NUL-terminated */
+};
+
+struct cmr_compute_caps {
+	__u32 comp_mask;		/* none defined yet */
+	__u32 num_algs;			/* entries filled in alg[] */
+	__u32 max_compute_size;		/* bytes per WR, source or destination */
+	__u32 max_keys;
+	__u32 max_streams;
+	__u32 sq_poll;			/* 1: SQ poller threads exist */
+	struct cmr_alg_caps alg[CMR_NUM_ALGS];
+};
+
+/* struct cmr_create_qp_cmd: flags is valid with CMR_CREATE_QP_FLAGS. */
+enum cmr_create_qp_comp_mask {
+	CMR_CREATE_QP_FLAGS = 1 << 0,
+};
+
+enum cmr_create_qp_flags {
+	CMR_QP_FLAG_COMPUTE = 1 << 0,	/* the QP may post CMR_OP_COMPUTE */
+	CMR_QP_FLAG_SQ_POLL = 1 << 1,	/* a kernel thread polls its SQ */
 };
 
 #endif /* CMR_ABI_USER_H */

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * cmr-zip: gzip-compatible compression through a cmr device.
+ *
+ *   cmr-zip [-d] [-c] [-k] [-f] [-1..-9] [-v] [-D DEVICE] [FILE...]
+ *
+ * Like gzip: FILE becomes FILE.gz (with -d, FILE.gz becomes FILE), the
+ * input is removed unless -k, -c writes to standard output, no FILE or
+ * "-" filters standard input.  The output is one gzip member, which gunzip
+ * reads; -d reads gzip's output, several members included.  The data goes
+ * through one DEFLATE stream object on the device, chunk by chunk, so a
+ * file of any size yields one valid stream.  -v reports progress of large
+ * files on standard error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmr_example.h"
+
+/* Compression: input chunk, and room for it plus what the stream holds. */
+#define ZIP_IN (256 << 10)
+#define ZIP_OUT (ZIP_IN + (256 << 10))
+/* Decompression: deflate expands at most ~1032:1, so 32 KiB of input
+ * always fits 40 MiB of output. */
+#define UNZIP_IN (32 << 10)
+#define UNZIP_OUT (40 << 20)
+
+struct opts {
+	bool decompress, to_stdout, keep, force, verbose;
+	int level;
+	const char *device;
+};
+
+static struct cmr_session sess;
+static char *inbuf, *outbuf;
+static struct ibv_mr *in_mr, *out_mr;
+
+static ssize_t read_full(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (!n)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static int write_full(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One stream WR: in[0..len) -> out, returns bytes produced or -1. */
+static ssize_t stream_step(struct cmrdv_stream *st, size_t len, size_t out_cap,
+			   uint32_t flags, bool *ended)
+{
+	struct cmr_done d;
+
+	ibv_wr_start(sess.qpx);
+	sess.qpx->wr_id = 1;
+	sess.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_stream(sess.dqp, st, flags);
+	ibv_wr_set_sge(sess.qpx, in_mr->lkey, (uintptr_t)inbuf, len);
+	cmrdv_wr_set_dst_sge(sess.dqp, out_mr->lkey, (uintptr_t)outbuf, out_cap);
+	if (ibv_wr_complete(sess.qpx)) {
+		perror("cmr-zip: ibv_wr_complete");
+		return -1;
+	}
+	cmr_session_wait(&sess, &d);
+	if (d.status != IBV_WC_SUCCESS) {
+		fprintf(stderr, "cmr-zip: %s\n", cmr_done_error(&d));
+		return -1;
+	}
+	*ended = d.result[0] & 1;
+	return d.byte_len;
+}
+
+static int run(const struct opts *o, int in, int out, off_t total,
+	       const char *name)
+{
+	struct cmrdv_stream_init_attr attr = {
+		.alg = CMRDV_ALG_DEFLATE,
+		.dir = o->decompress ? CMRDV_INVERSE : CMRDV_FORWARD,
+		.level = o->level,
+		.flags = CMRDV_DEFLATE_GZIP,
+	};
+	size_t chunk = o->decompress ? UNZIP_IN : ZIP_IN;
+	size_t cap = o->decompress ? UNZIP_OUT : ZIP_OUT;
+	struct cmrdv_stream *st;
+	off_t done = 0;
+	int last_pct = -1, ret = 0;
+	bool ended = false, eof = false;
+
+	st = cmrdv_create_stream(sess.pd, &attr);
+	if (!st) {
+		perror("cmr-zip: cmrdv_create_stream");
+		return -1;
+	}
+	while (!eof) {
+		ssize_t n = read_full(in, inbuf, chunk), produced;
+
+		if (n < 0) {
+			perror(name);
+			ret = -1;
+			break;
+		}
+		/*
+		 * read_full() is short only at the end; a pipe that ends on
+		 * a chunk boundary ends the stream with an empty WR.
+		 */
+		eof = (size_t)n < chunk || (total >= 0 && done + n >= total);
+		produced = stream_step(st, n, cap, eof ? CMRDV_STREAM_END : 0,
+				       &ended);
+		if (produced < 0 || write_full(out, outbuf, produced)) {
+			ret = -1;
+			break;
+		}
+		done += n;
+		if (o->verbose && total > 0) {
+			int pct = (int)(100 * done / total);
+
+			if (pct / 10 != last_pct / 10)
+				fprintf(stderr, "\r%s: %3d%%", name, pct);
+			last_pct = pct;
+		}
+	}
+	if (!ret && o->decompress && !ended) {
+		fprintf(stderr, "cmr-zip: %s: unexpected end of file\n", name);
+		ret = -1;
+	}
+	if (o->verbose && total > 0)
+		fprintf(stderr, "\n");
+	cmrdv_destroy_stream(st);
+	return ret;
+}
+
+static int do_file(const struct opts *o, const char *path)
+{
+	char *target = NULL;
+	struct stat sb;
+	int in, out, ret;
+	size_t len;
+
+	if (!strcmp(path, "-"))
+		return run(o, 0, 1, -1, "stdin");
+
+	len = strlen(path);
+	if (o->decompress) {
+		if (len < 4 || strcmp(path + len - 3, ".gz")) {
+			fprintf(stderr, "cmr-zip: %s: unknown suffix\n", path);
+			return -1;
+		}
+		target = strndup(path, len - 3);
+	} else if (!o->to_stdout) {
+		if (asprintf(&target, "%s.gz", path) < 0)
+			return -1;
+	}
+	in = open(path, O_RDONLY);
+	if (in < 0 || fstat(in, &sb)) {
+		perror(path);
+		return -1;
+	}
+	if (o->to_stdout) {
+		out = 1;
+	} else {
+		out = open(target, O_WRONLY | O_CREAT | O_TRUNC |
+			   (o->force ? 0 : O_EXCL), sb.st_mode & 0777);
+		if (out < 0) {
+			perror(target);
+			close(in);
+			return -1;
+		}
+	}
+	ret = run(o, in, out, sb.st_size, path);
+	close(in);
+	if (out != 1 && close(out))
+		ret = -1;
+	if (ret && target && out != 1)
+		unlink(target);
+	if (!ret && !o->keep && !o->to_stdout)
+		unlink(path);
+	free(target);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .level = 6 };
+	int c, i, ret = 0;
+
+	while ((c = getopt(argc, argv, "dckfv123456789D:")) != -1) {
+		switch (c) {
+		case 'd': o.decompress = true; break;
+		case 'c': o.to_stdout = true; break;
+		case 'k': o.keep = true; break;
+		case 'f': o.force = true; break;
+		case 'v': o.verbose = true; break;
+		case 'D': o.device = optarg; break;
+		case '1' ... '9': o.level = c - '0'; break;
+		default:
+			fprintf(stderr, "usage: cmr-zip [-d] [-c] [-k] [-f] "
+				"[-1..-9] [-v] [-D DEVICE] [FILE...]\n");
+			return 2;
+		}
+	}
+	cmr_session_open(&sess, o.device, 4);
+	inbuf = malloc(ZIP_IN > UNZIP_IN ? ZIP_IN : UNZIP_IN);
+	outbuf = malloc(UNZIP_OUT);
+	if (!inbuf || !outbuf)
+		return 1;
+	in_mr = cmr_session_reg(&sess, inbuf, ZIP_IN > UNZIP_IN ? ZIP_IN : UNZIP_IN);
+	out_mr = cmr_session_reg(&sess, outbuf, UNZIP_OUT);
+
+	if (optind == argc)
+		ret = do_file(&o, "-");
+	for (i = optind; i < argc; i++)
+		if (do_file(&o, argv[i]))
+			ret = 1;
+
+	ibv_dereg_mr(in_mr);
+	ibv_dereg_mr(out_mr);
+	cmr_session_close(&sess);
+	return ret ? 1 : 0;
+}

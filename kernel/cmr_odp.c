@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * cmr: on-demand paging.
+ *
+ * An ODP MR pins nothing.  The engine reaches a page through the umem's
+ * dma_list, which (without a DMA device) holds the page's kernel virtual
+ * address plus ODP_READ/WRITE_ALLOWED bits, and only while it holds the
+ * umem's umem_mutex: the mmu notifier's invalidate takes the same mutex
+ * before it clears entries, so an entry seen under the mutex stays valid
+ * until the mutex is dropped.  Missing entries are faulted in with
+ * ib_umem_odp_map_dma_and_lock(), which returns with the mutex held.
+ *
+ * An implicit MR (start 0, length U64_MAX) covers the whole address space
+ * through children, one umem per 2 MiB chunk, created on first access for
+ * chunks that the process has mapped, and freed with the MR.
+ */
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "cmr_loc.h"
+
+/* Largest range faulted in by one call while prefetching. */
+#define CMR_PREFETCH_CHUNK	(1UL << CMR_IMPLICIT_CHUNK_SHIFT)
+
+static bool cmr_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *odp =
+		container_of(mni, struct ib_umem_odp, notifier);
+	struct cmr_dev *dev = to_cmr_dev(odp->umem.ibdev);
+	unsigned long start, end;
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+
+	mutex_lock(&odp->umem_mutex);
+	mmu_interval_set_seq(mni, cur_seq);
+	start = max_t(unsigned long, ib_umem_start(odp), range->start);
+	end = min_t(unsigned long, ib_umem_end(odp), range->end);
+	if (odp->npages && start < end)
+		ib_umem_odp_unmap_dma_pages(odp, start, end);
+	mutex_unlock(&odp->umem_mutex);
+	atomic64_inc(&dev->odp.invalidations);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops cmr_odp_ops = {
+	.invalidate = cmr_odp_invalidate,
+};
+
+int cmr_odp_init_mr(struct cmr_mr *mr, u64 start, u64 length, u64 iova,
+		    int access)
+{
+	struct ib_umem_odp *odp;
+
+	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
+		return -EOPNOTSUPP;
+
+	if (start == 0 && length == U64_MAX) {
+		if (iova != 0)
+			return -EINVAL;
+		odp = ib_umem_odp_alloc_implicit(&mr->dev->ibdev, access);
+		if (IS_ERR(odp))
+			return PTR_ERR(odp);
+		/* Children are created from the root's mm: keep it. */
+		mmgrab(odp->umem.owning_mm);
+		mutex_init(&mr->child_lock);
+		xa_init(&mr->children);
+		mr->kind = CMR_MR_IMPLICIT;
+		mr->umem = &odp->umem;
+		return 0;
+	}
+
+	odp = ib_umem_odp_get(&mr->dev->ibdev, start, length, access,
+			      &cmr_odp_ops);
+	if (IS_ERR(odp))
+		return PTR_ERR(odp);
+	odp->private = mr;
+	mr->kind = CMR_MR_ODP;
+	mr->umem = &odp->umem;
+	return 0;
+}
+
+/* No engine context uses the MR any more. */
+void cmr_odp_release_mr(struct cmr_mr *mr)
+{
+	struct ib_umem_odp *root = to_ib_umem_odp(mr->umem);
+	struct ib_umem_odp *child;
+	struct mm_struct *mm;
+	unsigned long idx;
+
+	if (mr->kind != CMR_MR_IMPLICIT) {
+		ib_umem_odp_release(root);
+		return;
+	}
+	xa_for_each(&mr->children, idx, child)
+		ib_umem_odp_release(child);
+	xa_destroy(&mr->children);
+	mutex_destroy(&mr->child_lock);
+	mm = root->umem.owning_mm;
+	ib_umem_odp_release(root);
+	mmdrop(mm);
+}
+
+/* Does the process map anything in [start, end)? */
+static bool cmr_odp_range_mapped(struct mm_struct *mm, unsigned long start,
+				 unsigned long end)
+{
+	bool mapped;
+
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	mapped = find_vma_intersection(mm, start, end) != NULL;
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return mapped;
+}
+
+/* The child of implicit MR mr that covers va, created on first use. */
+struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va)
+{
+	struct ib_umem_odp *root = to_ib_umem_odp(mr->umem);
+	unsigned long idx = va >> CMR_IMPLICIT_CHUNK_SHIFT;
+	unsigned long start = idx << CMR_IMPLICIT_CHUNK_SHIFT;
+	unsigned long size = 1UL << CMR_IMPLICIT_CHUNK_SHIFT;
+	struct ib_umem_odp *odp;
+	int err;
+
+	odp = xa_load(&mr->children, idx);
+	if (odp)
+		return odp;
+	if (va >= TASK_SIZE_MAX)
+		return ERR_PTR(-EFAULT);
+
+	mutex_lock(&mr->child_lock);
+	odp = xa_load(&mr->children, idx);
+	if (odp)
+		goto out_unlock;
+	/* Only chunks the process maps: garbage addresses cost nothing. */
+	if (!cmr_odp_range_mapped(root->umem.owning_mm, start, start + size)) {
+		odp = ERR_PTR(-EFAULT);
+		goto out_unlock;
+	}
+	odp = ib_umem_odp_alloc_child(root, start, size, &cmr_odp_ops);
+	if (IS_ERR(odp))
+		goto out_unlock;
+	odp->private = mr;
+	err = xa_err(xa_store(&mr->children, idx, odp, GFP_KERNEL));
+	if (err) {
+		ib_umem_odp_release(odp);
+		odp = ERR_PTR(err);
+	}
+out_unlock:
+	mutex_unlock(&mr->child_lock);
+	return odp;
+}
+
+/* Are all pages of [va, va + len) mapped with these permissions? */
+static bool cmr_odp_present(struct ib_umem_odp *odp, u64 va, u64 len,
+			    u64 perm)
+{
+	unsigned long first, last, i;
+
+	first = (va - ib_umem_start(odp)) >> odp->page_shift;
+	last = (va + len - 1 - ib_umem_start(odp)) >> odp->page_shift;
+	for (i = first; i <= last; i++)
+		if ((odp->dma_list[i] & perm) != perm)
+			return false;
+	return true;
+}
+
+/*
+ * Make [va, va + len) (len > 0, inside the umem) accessible for reading,
+ * or writing too, and return with odp->umem_mutex held.  A page that
+ * cannot be faulted in fails the access: never stale data.
+ */
+int cmr_odp_lock(struct cmr_dev *dev, struct ib_umem_odp *odp, u64 va,
+		 u64 len, bool write)
+{
+	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+	int tries, err;
+
+	if (va < ib_umem_start(odp) || va + len > ib_umem_end(odp) ||
+	    va + len < va)
+		return -EFAULT;
+
+	mutex_lock(&odp->umem_mutex);
+	if (cmr_odp_present(odp, va, len, perm))
+		return 0;
+	mutex_unlock(&odp->umem_mutex);
+
+	for (tries = 0; tries < 8; tries++) {
+		atomic64_inc(&dev->odp.faults);
+		err = ib_umem_odp_map_dma_and_lock(odp, va, len, perm, true);
+		if (err < 0)
+			return err;
+		if (cmr_odp_present(odp, va, len, perm))
+			return 0;
+		/* Invalidated between mapping and our check: again. */
+		mutex_unlock(&odp->umem_mutex);
+		atomic64_inc(&dev->odp.retries);
+	}
+	return -EAGAIN;
+}
+
+/* Fault in (or, without fault, map what is present of) one MR range. */
+static int cmr_odp_prefetch(struct cmr_mr *mr, u64 iova, u64 len,
+			    bool write, bool fault)
+{
+	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+	struct ib_umem_odp *odp;
+	u64 va = mr->va + (iova - mr->iova), n;
+	int err;
+
+	while (len) {
+		n = min_t(u64, len, CMR_PREFETCH_CHUNK -
+				    (va & (CMR_PREFETCH_CHUNK - 1)));
+		if (mr->kind == CMR_MR_IMPLICIT) {
+			odp = cmr_odp_child(mr, va);
+			if (IS_ERR(odp))
+				return PTR_ERR(odp);
+		} else {
+			odp = to_ib_umem_odp(mr->umem);
+		}
+		if (fault)
+			atomic64_inc(&mr->dev->odp.faults);
+		err = ib_umem_odp_map_dma_and_lock(odp, va, n, perm, fault);
+		if (err < 0)
+			return err;
+		mutex_unlock(&odp->umem_mutex);
+		va += n;
+		len -= n;
+		cond_resched();
+	}
+	return 0;
+}
+
+int cmr_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
+		  u32 flags, struct ib_sge *sg_list, u32 num_sge,
+		  struct uverbs_attr_bundle *attrs)
+{
+	struct cmr_dev *dev = to_cmr_dev(pd->device);
+	bool write = false, fault = true;
+	struct cmr_mr *mr;
+	int err = 0, idx;
+	u32 i;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+		write = true;
+		break;
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		fault = false;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+
+	/* Done synchronously, so IB_UVERBS_ADVISE_MR_FLAG_FLUSH holds too. */
+	idx = srcu_read_lock(&cmr_srcu);
+	for (i = 0; i < num_sge && !err; i++) {
+		mr = cmr_mr_lookup(dev, sg_list[i].lkey);
+		if (!mr)
+			err = -ENOENT;
+		else if (cmr_mr_check(mr, pd, sg_list[i].addr,
+				      sg_list[i].length,
+				      write ? IB_ACCESS_LOCAL_WRITE : 0))
+			err = -EINVAL;
+		else if (mr->kind != CMR_MR_PINNED && sg_list[i].length)
+			err = cmr_odp_prefetch(mr, sg_list[i].addr,
+					       sg_list[i].length, write, fault);
+		if (!err)
+			atomic64_inc(&dev->odp.prefetches);
+	}
+	srcu_read_unlock(&cmr_srcu, idx);
+	return err;
+}

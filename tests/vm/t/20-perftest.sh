@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+# Debian's perftest, unmodified, on cmr0 with server and client on
+# 127.0.0.1: every latency and bandwidth test completes for power-of-two
+# sizes from 2 B to 64 KiB and reports sane figures.
+set -u
+. "$(dirname "$0")/../lib/perftest.sh"
+dev=${CMR_TEST_DEV:-cmr0}
+failed=0
+
+check() {	# check TOOL SIZE ITERS COLUMN [ARGS...]
+	local tool=$1 size=$2 iters=$3 col=$4 row val
+	shift 4
+	if ! row=$(perftest_pair "$tool" "$dev" "$size" "$iters" "$@"); then
+		echo "FAIL: $tool $size B did not complete"
+		failed=1
+		return
+	fi
+	val=$(perftest_col "$col" <<<"$row")
+	# A figure must be a positive number: perftest prints 0.00 or nan
+	# when nothing was measured.
+	if ! awk -v v="$val" 'BEGIN { exit !(v + 0 > 0) }'; then
+		echo "FAIL: $tool $size B reports '$val': $row"
+		failed=1
+		return
+	fi
+	echo "ok $tool $size B: $row"
+}
+
+for size in 2 4 8 16 32 64 128 256 512 1024 2048 4096 8192 16384 32768 65536; do
+	for tool in ib_send_lat ib_write_lat ib_read_lat; do
+		check $tool $size 200 5
+	done
+	for tool in ib_send_bw ib_write_bw ib_read_bw; do
+		check $tool $size 200 4
+	done
+done
+check ib_atomic_lat 8 200 5
+check ib_atomic_lat 8 200 5 -A CMP_AND_SWAP
+exit $failed
