@@ -88,30 +88,92 @@ static struct ibv_pd *cmr_alloc_pd(struct ibv_context *ibctx)
 {
 	struct ib_uverbs_alloc_pd_resp resp;
 	struct ibv_alloc_pd cmd;
-	struct ibv_pd *pd;
+	struct cmr_pd *pd;
 	int ret;
 
 	pd = calloc(1, sizeof(*pd));
 	if (!pd)
 		return NULL;
-	ret = ibv_cmd_alloc_pd(ibctx, pd, &cmd, sizeof(cmd), &resp,
+	ret = ibv_cmd_alloc_pd(ibctx, &pd->ibpd, &cmd, sizeof(cmd), &resp,
 			       sizeof(resp));
 	if (ret) {
 		free(pd);
 		errno = ret;
 		return NULL;
 	}
-	return pd;
+	pd->protection = pd;
+	return &pd->ibpd;
 }
 
-static int cmr_dealloc_pd(struct ibv_pd *pd)
+static struct ibv_pd *
+cmr_alloc_parent_domain(struct ibv_context *ibctx,
+			struct ibv_parent_domain_init_attr *attr)
 {
+	struct cmr_pd *parent;
+
+	if (ibv_check_alloc_parent_domain(attr))
+		return NULL;
+	if (!check_comp_mask(attr->comp_mask,
+			     IBV_PARENT_DOMAIN_INIT_ATTR_ALLOCATORS |
+			     IBV_PARENT_DOMAIN_INIT_ATTR_PD_CONTEXT)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Parent domains do not nest: wrap the protection domain itself. */
+	if (to_cmr_pd(attr->pd)->protection != to_cmr_pd(attr->pd)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	parent = calloc(1, sizeof(*parent));
+	if (!parent)
+		return NULL;
+	ibv_initialize_parent_domain(&parent->ibpd, attr->pd);
+	parent->protection = to_cmr_pd(attr->pd);
+	parent->td = attr->td;
+	if (attr->comp_mask & IBV_PARENT_DOMAIN_INIT_ATTR_PD_CONTEXT)
+		parent->pd_context = attr->pd_context;
+	return &parent->ibpd;
+}
+
+static int cmr_dealloc_pd(struct ibv_pd *ibpd)
+{
+	struct cmr_pd *pd = to_cmr_pd(ibpd);
 	int ret;
 
-	ret = ibv_cmd_dealloc_pd(pd);
+	if (pd->protection != pd) {	/* a parent domain: nothing in the kernel */
+		free(pd);
+		return 0;
+	}
+	ret = ibv_cmd_dealloc_pd(ibpd);
 	if (!ret)
 		free(pd);
 	return ret;
+}
+
+/*
+ * Thread domains: the application promises one thread per domain; libcmr's
+ * queues take their locks regardless, so a thread domain carries nothing.
+ */
+static struct ibv_td *cmr_alloc_td(struct ibv_context *ibctx,
+				   struct ibv_td_init_attr *attr)
+{
+	struct ibv_td *td;
+
+	if (attr->comp_mask) {
+		errno = EINVAL;
+		return NULL;
+	}
+	td = calloc(1, sizeof(*td));
+	if (!td)
+		return NULL;
+	td->context = ibctx;
+	return td;
+}
+
+static int cmr_dealloc_td(struct ibv_td *td)
+{
+	free(td);
+	return 0;
 }
 
 /* Memory region */
@@ -208,7 +270,9 @@ static void cmr_free_context(struct ibv_context *ibctx)
 
 static const struct verbs_context_ops cmr_ctx_ops = {
 	.advise_mr = ibv_cmd_advise_mr,
+	.alloc_parent_domain = cmr_alloc_parent_domain,
 	.alloc_pd = cmr_alloc_pd,
+	.alloc_td = cmr_alloc_td,
 	.create_ah = cmr_create_ah,
 	.create_cq = cmr_create_cq,
 	.create_cq_ex = cmr_create_cq_ex,
@@ -216,6 +280,7 @@ static const struct verbs_context_ops cmr_ctx_ops = {
 	.create_qp_ex = cmr_create_qp_ex,
 	.create_srq = cmr_create_srq,
 	.dealloc_pd = cmr_dealloc_pd,
+	.dealloc_td = cmr_dealloc_td,
 	.dereg_mr = cmr_dereg_mr,
 	.destroy_ah = cmr_destroy_ah,
 	.destroy_cq = cmr_destroy_cq,

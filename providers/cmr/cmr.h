@@ -20,6 +20,19 @@ struct cmr_context {
 	int db_fd;			/* fast doorbell, -1 if none */
 };
 
+/*
+ * A PD as libcmr hands it out: a protection domain, or a parent domain
+ * wrapping one (the kernel only ever sees the protection domain's handle).
+ * A parent domain's allocators are accepted and never called: every queue
+ * lives in kernel memory mapped into the process, none in user buffers.
+ */
+struct cmr_pd {
+	struct ibv_pd ibpd;
+	struct cmr_pd *protection;	/* itself for a protection domain */
+	struct ibv_td *td;		/* parent domain's thread domain */
+	void *pd_context;
+};
+
 struct cmr_ah {
 	struct ibv_ah ibah;
 	uint32_t ah_num;
@@ -109,6 +122,17 @@ struct cmr_srq {
 static inline struct cmr_context *to_cmr_ctx(struct ibv_context *ibctx)
 {
 	return container_of(ibctx, struct cmr_context, vctx.context);
+}
+
+static inline struct cmr_pd *to_cmr_pd(struct ibv_pd *ibpd)
+{
+	return container_of(ibpd, struct cmr_pd, ibpd);
+}
+
+/* The protection domain behind a PD or parent domain. */
+static inline struct ibv_pd *cmr_protection_domain(struct ibv_pd *ibpd)
+{
+	return &to_cmr_pd(ibpd)->protection->ibpd;
 }
 
 static inline struct cmr_ah *to_cmr_ah(struct ibv_ah *ibah)

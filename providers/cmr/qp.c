@@ -733,7 +733,8 @@ static struct cmr_compute_params *cmr_wr_compute(struct cmr_qp *qp,
 /* Keys and streams serve the QPs of their PD only. */
 static bool cmr_qp_owns(struct cmr_qp *qp, struct ibv_pd *pd)
 {
-	return pd == qp->vqp.qp.pd;
+	return cmr_protection_domain(pd) ==
+	       cmr_protection_domain(qp->vqp.qp.pd);
 }
 
 static void cmr_wr_memcpy(struct cmrdv_qp_ex *dqp)
