@@ -8,22 +8,29 @@ perftest_port=${perftest_port:-18600}
 # Prints the client's numeric result row (perftest's own table) on stdout;
 # the full output goes to stderr on failure.  Returns non-zero on failure.
 # perftest's clock sanity check occasionally fails under emulation
-# ("Can't produce a report"), so a pair is retried once.
+# ("Can't produce a report"), so a pair is retried once.  With
+# PERFTEST_PIN=1 the server runs on CPU 0 and the client on CPU 1: two
+# busy-polling processes sharing one vCPU measure the scheduler tick.
 perftest_pair() {
 	local tool=$1 dev=$2 size=$3 iters=$4 try out row
+	local pin_server=() pin_client=()
 	shift 4
+	if [ "${PERFTEST_PIN:-0}" = 1 ]; then
+		pin_server=(taskset -c 0)
+		pin_client=(taskset -c 1)
+	fi
 	for try in 1 2; do
 		perftest_port=$((perftest_port + 1))
-		"$tool" -d "$dev" -s "$size" -n "$iters" -p "$perftest_port" -F "$@" \
-			> /tmp/perftest-server.out 2>&1 &
+		"${pin_server[@]}" "$tool" -d "$dev" -s "$size" -n "$iters" \
+			-p "$perftest_port" -F "$@" > /tmp/perftest-server.out 2>&1 &
 		local spid=$!
 		# Wait for the server's TCP listener instead of sleeping blindly.
 		for _ in $(seq 100); do
 			ss -ltn | grep -q ":$perftest_port " && break
 			sleep 0.1
 		done
-		out=$(timeout 120 "$tool" -d "$dev" -s "$size" -n "$iters" \
-			-p "$perftest_port" -F "$@" 127.0.0.1 2>&1)
+		out=$(timeout 120 "${pin_client[@]}" "$tool" -d "$dev" -s "$size" \
+			-n "$iters" -p "$perftest_port" -F "$@" 127.0.0.1 2>&1)
 		local cst=$?
 		wait "$spid"
 		local sst=$?
