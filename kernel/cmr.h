@@ -20,6 +20,11 @@
 #include "cmr_queue.h"
 #include "compat.h"
 
+struct cmr_compute_ws;		/* cmr_compute.h */
+struct cmr_key;
+struct cmr_stream;
+struct cmr_sqp;			/* cmr_sqpoll.c */
+
 #define CMR_VENDOR_ID	0xffffff	/* no IEEE OUI: a software device */
 #define CMR_PORT	1
 #define CMR_MAX_DEVICES	16
@@ -48,6 +53,17 @@ enum cmr_limits {
 	CMR_MAX_QPN = (1 << 24) - 1,
 	CMR_MAX_MR_INDEX = (1 << 24) - 1, /* key = index << 8 | variant */
 	CMR_IMPLICIT_CHUNK_SHIFT = 21,	/* implicit ODP children cover 2 MiB */
+	CMR_MAX_COMPUTE_SIZE = 4 << 20,	/* compute WR source or destination */
+	CMR_MAX_KEYS = 1 << 16,		/* per device */
+	CMR_MAX_STREAMS = 1 << 10,	/* per device: each holds up to MiBs */
+	CMR_MAX_SQ_POLL_THREADS = 64,
+};
+
+/* Doorbell system calls (uverbs commands and the fast doorbell alike). */
+struct cmr_db_stats {
+	atomic64_t sq;
+	atomic64_t rq;
+	atomic64_t srq;
 };
 
 struct cmr_odp_stats {
@@ -110,6 +126,8 @@ struct cmr_dev {
 	atomic_t num_mr;
 	atomic_t num_srq;
 	atomic_t num_ah;
+	atomic_t num_keys;
+	atomic_t num_streams;
 
 	/* The engine's lookups: see struct cmr_index. */
 	struct cmr_index qps;	/* QPN -> struct cmr_qp */
@@ -126,6 +144,7 @@ struct cmr_dev {
 	u32 srq_next;
 
 	struct cmr_odp_stats odp;
+	struct cmr_db_stats db;
 };
 
 /* The fast doorbell of a user context (see cmr-abi.h). */
@@ -134,9 +153,39 @@ struct cmr_dbfile {
 	u32 dev_index;
 };
 
+enum cmr_cobj_type {
+	CMR_COBJ_KEY,
+	CMR_COBJ_STREAM,
+	CMR_NUM_COBJ_TYPES
+};
+
+/*
+ * A compute object of a user context: the CMR_OBJECT_KEY or
+ * CMR_OBJECT_STREAM uobject's, found by the number compute WQEs carry.
+ */
+struct cmr_cobj {
+	/* The uobject's reference, plus one per engine context using it. */
+	refcount_t ref;
+	struct cmr_dev *dev;
+	struct ib_pd *pd;		/* holds its usecnt while in the table */
+	enum cmr_cobj_type type;
+	u32 num;
+	union {
+		struct cmr_key *key;
+		struct cmr_stream *stream;
+	};
+};
+
 struct cmr_ucontext {
 	struct ib_ucontext ibuc;
 	struct cmr_dbfile *db;		/* NULL if not asked for */
+	/*
+	 * Compute objects by number (key_num, stream_num; never 0).  The
+	 * xarray's lock protects its contents, the allocation cursor and
+	 * taking a reference on what a lookup finds.
+	 */
+	struct xarray cobjs[CMR_NUM_COBJ_TYPES];
+	u32 cobj_next[CMR_NUM_COBJ_TYPES];
 };
 
 /* A mapping of one ring into user space. */
@@ -291,6 +340,38 @@ struct cmr_qp {
 
 	/* Runs the SQ off the doorbell: RNR timer, wake-ups, flush. */
 	struct delayed_work sq_work;
+
+	u32 create_flags;		/* enum cmr_create_qp_flags */
+	/*
+	 * CMR_WQE_SRC_FROM_PREV: bytes the previous WR produced; under
+	 * sq_mutex, 0 after RESET.
+	 */
+	u32 prev_len;
+
+	/*
+	 * Compute WRs, under sq_mutex: the backends' workspace and the
+	 * linear buffers WRs are gathered into and computed into, all
+	 * allocated on first use, grown up to CMR_MAX_COMPUTE_SIZE and kept
+	 * until the QP is destroyed.
+	 */
+	struct cmr_compute_ws *ws;
+	void *csrc;
+	void *cdst;
+	u32 csrc_size;
+	u32 cdst_size;
+
+	/*
+	 * CMR_QP_FLAG_SQ_POLL: the poller thread running this SQ.  The
+	 * entry is in sqp->qps (under sqp->lock, read under cmr_srcu);
+	 * sqp_flagged, the poller's own, says whether it left
+	 * CMR_RING_NEED_WAKEUP set in the SQ ring.
+	 */
+	struct cmr_sqp *sqp;
+	struct list_head sqp_entry;
+	bool sqp_flagged;
+
+	/* The creator's: charged for what WRs allocate in kernel threads. */
+	struct mem_cgroup *memcg;
 };
 
 static inline struct cmr_dev *to_cmr_dev(struct ib_device *ibdev)

@@ -61,6 +61,28 @@ bool cmr_comp_level_ok(enum cmr_compute_alg alg, u32 level)
 	}
 }
 
+/* The levels a WR may ask for (0 always means the default). */
+void cmr_comp_levels(enum cmr_compute_alg alg, u8 *min, u8 *max, u8 *def)
+{
+	switch (alg) {
+	case CMR_ALG_DEFLATE:
+		*min = Z_BEST_SPEED;
+		*max = Z_BEST_COMPRESSION;
+		*def = 6;		/* zlib's Z_DEFAULT_COMPRESSION */
+		break;
+	case CMR_ALG_ZSTD:
+		*min = 1;
+		*max = CMR_ZSTD_MAX_LEVEL;
+		*def = CMR_ZSTD_DEFAULT_LEVEL;
+		break;
+	default:		/* no levels; LZ4 ignores the field */
+		*min = 0;
+		*max = 0;
+		*def = 0;
+		break;
+	}
+}
+
 int cmr_comp_memcpy(struct cmr_run *r)
 {
 	u32 off, n;

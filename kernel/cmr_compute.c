@@ -277,6 +277,47 @@ ssize_t cmr_compute_backends_show(char *buf)
 	return len;
 }
 
+/*
+ * Capabilities, for QUERY_COMPUTE: every algorithm the crypto API serves is
+ * allocated once here, so "supported" means that a key or workspace could
+ * be created now.
+ */
+void cmr_compute_query_caps(struct cmr_compute_caps *caps)
+{
+	const struct cmr_alg_desc *d;
+	struct cmr_alg_caps *c;
+	void *tfm;
+	int i;
+
+	caps->num_algs = CMR_NUM_ALGS;
+	for (i = 0; i < CMR_NUM_ALGS; i++) {
+		d = &cmr_algs[i];
+		c = &caps->alg[i];
+		memset(c, 0, sizeof(*c));
+		if (d->lib) {
+			c->flags = CMR_ALG_CAP_SUPPORTED;
+			strscpy(c->backend, d->lib, sizeof(c->backend));
+		} else {
+			tfm = cmr_be_get(d->be);
+			if (IS_ERR(tfm))
+				continue;
+			cmr_be_free(d->be, tfm);
+			c->flags = CMR_ALG_CAP_SUPPORTED;
+			mutex_lock(&cmr_be_lock);
+			strscpy(c->backend, cmr_be[d->be].used,
+				sizeof(c->backend));
+			mutex_unlock(&cmr_be_lock);
+		}
+		if (d->streams)
+			c->flags |= CMR_ALG_CAP_STREAM;
+		if (d->keyed)
+			c->flags |= CMR_ALG_CAP_KEYED;
+		cmr_comp_levels(i, &c->min_level, &c->max_level,
+				&c->default_level);
+		cmr_crypto_key_sizes(i, &c->key_sizes, &c->key_sizes_hi);
+	}
+}
+
 /* Objects */
 
 struct cmr_key *cmr_key_create(enum cmr_compute_alg alg, const void *material,
@@ -344,6 +385,17 @@ struct cmr_stream *cmr_stream_create(enum cmr_compute_alg alg,
 		return ERR_PTR(err);
 	}
 	return s;
+}
+
+/*
+ * The output of the stream's last WR was lost (it could not be delivered):
+ * the stream can no longer produce a valid result.
+ */
+void cmr_stream_kill(struct cmr_stream *s)
+{
+	mutex_lock(&s->lock);
+	s->dead = true;
+	mutex_unlock(&s->lock);
 }
 
 void cmr_stream_destroy(struct cmr_stream *s)
@@ -445,6 +497,7 @@ struct cmr_bench {
 	struct cmr_compute_params p;
 	u32 size;
 	u32 iters;
+	bool perf_data;			/* data=perf: cmr-perf's test data */
 };
 
 /* Serialises benchmark runs; protects cmr_bench_result. */
@@ -475,6 +528,24 @@ static void cmr_bench_fill(u8 *buf, u32 len)
 			}
 		}
 		i += run;
+	}
+}
+
+/*
+ * The test data of examples/cmr-perf.c (words with 1/16 random bytes), so
+ * that device and backend can be compared on the same bytes: codecs' speed
+ * depends on the data.
+ */
+static void cmr_bench_fill_perf(u8 *buf, u32 len)
+{
+	static const char words[] = "the quick brown fox jumps over a lazy "
+		"dog while compressed memory regions flow through the queue ";
+	u32 x = 12345, i;
+
+	for (i = 0; i < len; i++) {
+		x = x * 1103515245 + 12345;
+		buf[i] = (x >> 24) < 16 ? (u8)(x >> 8) :
+					  words[i % (sizeof(words) - 1)];
 	}
 }
 
@@ -509,7 +580,10 @@ static int cmr_bench_run(struct cmr_bench *b)
 	ret = -ENOMEM;
 	if (!ws || !plain || !in || !out)
 		goto out_free;
-	cmr_bench_fill(plain, b->size);
+	if (b->perf_data)
+		cmr_bench_fill_perf(plain, b->size);
+	else
+		cmr_bench_fill(plain, b->size);
 
 	if (b->d->keyed) {
 		key = cmr_key_create(alg, material,
@@ -571,10 +645,11 @@ static int cmr_bench_run(struct cmr_bench *b)
 	mutex_unlock(&cmr_be_lock);
 
 	snprintf(cmr_bench_result, sizeof(cmr_bench_result),
-		 "alg=%s dir=%s size=%u iterations=%u level=%u flags=%u aad=%u unit=%u in_bytes=%u out_bytes=%u backend=%s ns_per_op=%llu MBps=%llu\n",
+		 "alg=%s dir=%s size=%u iterations=%u level=%u flags=%u aad=%u unit=%u data=%s in_bytes=%u out_bytes=%u backend=%s ns_per_op=%llu MBps=%llu\n",
 		 b->d->name, b->p.dir == CMR_DIR_FORWARD ? "fwd" : "inv",
 		 b->size, b->iters, b->p.level, b->p.flags, b->p.aad_len,
-		 b->p.data_unit_size, in_len, n, backend,
+		 b->p.data_unit_size, b->perf_data ? "perf" : "text",
+		 in_len, n, backend,
 		 div64_u64(ns, b->iters),
 		 div64_u64((u64)b->size * b->iters * 1000, ns));
 	ret = 0;
@@ -594,10 +669,10 @@ out_free:
 	return ret;
 }
 
-/* "ALG DIR SIZE ITERATIONS [level=N] [unit=N] [aad=N]" */
+/* "ALG DIR SIZE ITERATIONS [level=N] [unit=N] [aad=N] [data=text|perf]" */
 static int cmr_bench_parse(char *line, struct cmr_bench *b)
 {
-	char *tok[7], *s = strim(line), *v;
+	char *tok[8], *s = strim(line), *v;
 	int n = 0, i;
 	u32 val;
 
@@ -636,9 +711,18 @@ static int cmr_bench_parse(char *line, struct cmr_bench *b)
 
 	for (i = 4; i < n; i++) {
 		v = strchr(tok[i], '=');
-		if (!v || kstrtou32(v + 1, 0, &val))
+		if (!v)
 			return -EINVAL;
 		*v = '\0';
+		if (!strcmp(tok[i], "data")) {
+			if (!strcmp(v + 1, "perf"))
+				b->perf_data = true;
+			else if (strcmp(v + 1, "text"))
+				return -EINVAL;
+			continue;
+		}
+		if (kstrtou32(v + 1, 0, &val))
+			return -EINVAL;
 		if (!strcmp(tok[i], "level") && val <= U8_MAX)
 			b->p.level = val;
 		else if (!strcmp(tok[i], "unit"))

@@ -101,10 +101,12 @@
  * algorithm: the driver most recently allocated for it.
  *
  * debugfs (cmr/bench): write "ALG DIR SIZE ITERATIONS [level=N] [unit=N]
- * [aad=N]" (ALG memcpy, deflate, zlib, gzip, lz4, zstd, aes-gcm, aes-xts,
- * sha256, hmac-sha256, crc32, crc32c; DIR fwd or inv; SIZE the plain
- * size) to run cmr_compute_run() back to back on kernel buffers; read the
- * result ("... ns_per_op=N MBps=N", MB = 10^6 bytes of plain data).
+ * [aad=N] [data=text|perf]" (ALG memcpy, deflate, zlib, gzip, lz4, zstd,
+ * aes-gcm, aes-xts, sha256, hmac-sha256, crc32, crc32c; DIR fwd or inv;
+ * SIZE the plain size; data=perf: the test data of examples/cmr-perf.c,
+ * since codecs' speed depends on the data) to run cmr_compute_run() back
+ * to back on kernel buffers; read the result ("... ns_per_op=N MBps=N",
+ * MB = 10^6 bytes of plain data).
  */
 #ifndef CMR_COMPUTE_H
 #define CMR_COMPUTE_H
@@ -139,6 +141,8 @@ struct cmr_stream *cmr_stream_create(enum cmr_compute_alg alg,
 				     enum cmr_compute_dir dir, u32 level,
 				     u32 flags);
 void cmr_stream_destroy(struct cmr_stream *stream);
+/* Later WRs fail with BAD_STREAM: the caller lost a WR's output. */
+void cmr_stream_kill(struct cmr_stream *stream);
 
 struct cmr_compute_ws *cmr_compute_ws_alloc(void);
 void cmr_compute_ws_free(struct cmr_compute_ws *ws);
@@ -151,5 +155,11 @@ int cmr_compute_run(struct cmr_compute_ws *ws,
 
 /* For a sysfs attribute: "algorithm backend\n" per algorithm. */
 ssize_t cmr_compute_backends_show(char *buf);
+
+/*
+ * num_algs and alg[] of the QUERY_COMPUTE answer; probes the crypto API
+ * (may load modules).
+ */
+void cmr_compute_query_caps(struct cmr_compute_caps *caps);
 
 #endif /* CMR_COMPUTE_H */

@@ -167,6 +167,7 @@ int cmr_comp_stream_init(struct cmr_stream *s);
 void cmr_comp_stream_fini(struct cmr_stream *s);
 void cmr_comp_ws_fini(struct cmr_compute_ws *ws);
 bool cmr_comp_level_ok(enum cmr_compute_alg alg, u32 level);
+void cmr_comp_levels(enum cmr_compute_alg alg, u8 *min, u8 *max, u8 *def);
 
 /* cmr_crypto.c */
 int cmr_crypto_key_init(struct cmr_key *key, const void *material, u32 len);
@@ -175,5 +176,6 @@ int cmr_crypto_gcm(struct cmr_run *r);
 int cmr_crypto_xts(struct cmr_run *r);
 int cmr_crypto_digest(struct cmr_run *r);
 void cmr_crypto_ws_fini(struct cmr_compute_ws *ws);
+void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u32 *lo, u32 *hi);
 
 #endif /* CMR_COMPUTE_PRIV_H */

@@ -443,6 +443,34 @@ int cmr_crypto_digest(struct cmr_run *r)
 	return 0;
 }
 
+/*
+ * Key lengths cmr_crypto_key_init() accepts, as struct cmr_alg_caps
+ * encodes them: bit n of lo for n bytes, bit n of hi for 32 + n bytes.
+ * The encoding ends at 63 bytes: XTS's 64-byte keys and HMAC keys of 64 to
+ * CMR_HMAC_MAX_KEY bytes work but cannot be reported.
+ */
+void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u32 *lo, u32 *hi)
+{
+	switch (alg) {
+	case CMR_ALG_AES_GCM:
+		*lo = BIT(16);
+		*hi = BIT(0);		/* 32 */
+		break;
+	case CMR_ALG_AES_XTS:
+		*lo = 0;
+		*hi = BIT(0);		/* 32; 64 is beyond the encoding */
+		break;
+	case CMR_ALG_HMAC_SHA256:
+		*lo = GENMASK(31, 1);	/* 1..31 */
+		*hi = GENMASK(31, 0);	/* 32..63 */
+		break;
+	default:
+		*lo = 0;
+		*hi = 0;
+		break;
+	}
+}
+
 void cmr_crypto_ws_fini(struct cmr_compute_ws *ws)
 {
 	int i;

@@ -4,22 +4,25 @@
  * peer QP, complete it.
  *
  * A QP's SQ runs in whichever context calls cmr_qp_run_sq(): the
- * doorbell syscall itself (no thread hop: the lowest latency), a receive
+ * doorbell syscall itself (no thread hop: the lowest latency), the SQ
+ * poller thread of a CMR_QP_FLAG_SQ_POLL QP (cmr_sqpoll.c), a receive
  * doorbell that resumes a requester stalled by RNR, or the QP's sq_work
- * (RNR timer, flush after a remote error).  A future SQ poller thread
- * calls the same function.  qp->sq_mutex keeps WQEs in order; each one
- * runs to completion, responder side included, before the next starts,
- * so fences and ordering rules hold trivially.
+ * (RNR timer, flush after a remote error).  qp->sq_mutex keeps WQEs in
+ * order; each one runs to completion, responder side included, before
+ * the next starts, so fences and ordering rules hold trivially.
  *
  * Everything read from a ring is copied once into the QP's private
  * buffers and validated there.  A bad WQE completes in error and moves
  * the QP to ERR (RC) or SQE (UD).
  */
 #include <linux/jiffies.h>
+#include <linux/memcontrol.h>
 #include <linux/nospec.h>
+#include <linux/sched/mm.h>
 #include <linux/srcu.h>
 
 #include "cmr_loc.h"
+#include "cmr_compute.h"
 
 enum cmr_exec_result {
 	CMR_EXEC_DONE,		/* complete the WQE with x->status */
@@ -35,6 +38,10 @@ struct cmr_exec {
 	enum ib_wc_status status;
 	u32 byte_len;
 	bool rnr_expired;		/* an RNR timeout passed for it */
+	bool keep_qp;			/* a failure that leaves the QP usable */
+	u32 vendor_err;			/* enum cmr_compute_verr */
+	u32 result_len;			/* bytes valid in result */
+	u8 result[CMR_COMPUTE_RESULT_LEN];
 };
 
 /* IB RNR timer encoding (min_rnr_timer) in microseconds. */
@@ -53,24 +60,92 @@ static u32 cmr_wqe_inv_rkey(const struct cmr_send_wqe *wqe)
 	return (__force u32)wqe->imm_data;
 }
 
+/* The parameter area of a compute WQE (private copy). */
+static const struct cmr_compute_params *
+cmr_wqe_compute(const struct cmr_send_wqe *wqe)
+{
+	BUILD_BUG_ON(sizeof(struct cmr_compute_params) > sizeof(wqe->raw));
+	return (const struct cmr_compute_params *)wqe->raw;
+}
+
 /* Copy the head WQE out of the ring once; false if it is malformed. */
 static bool cmr_sq_fetch(struct cmr_qp *qp)
 {
 	const u8 *slot = cmr_queue_slot(&qp->sq, qp->sq.index);
 	struct cmr_send_wqe *wqe = qp->wqe;
+	u32 nsge;
 
 	memcpy(wqe, slot, sizeof(*wqe));
 	if (wqe->flags & CMR_WQE_INLINE) {
 		if (wqe->inline_len > qp->max_inline)
 			return false;
 		memcpy(wqe + 1, slot + sizeof(*wqe), wqe->inline_len);
-	} else {
-		if (wqe->num_sge > qp->max_send_sge)
-			return false;
-		memcpy(wqe + 1, slot + sizeof(*wqe),
-		       wqe->num_sge * sizeof(struct cmr_sge));
+		return true;
 	}
+	nsge = wqe->num_sge;
+	/* A compute WR's destination SGEs follow its sources. */
+	if (wqe->opcode == CMR_OP_COMPUTE)
+		nsge += cmr_wqe_compute(wqe)->num_dst_sge;
+	/* max_send_sge SGEs fit the stride and our copy of the WQE. */
+	if (nsge > qp->max_send_sge)
+		return false;
+	memcpy(wqe + 1, slot + sizeof(*wqe), nsge * sizeof(struct cmr_sge));
 	return true;
+}
+
+/*
+ * Validate num SGEs against our MRs with the given access into seg;
+ * zero-length SGEs are dropped.  *nseg and *len: what is left.
+ */
+static enum ib_wc_status cmr_exec_sges(struct cmr_qp *qp,
+				       const struct cmr_sge *sge,
+				       unsigned int num, int access,
+				       struct cmr_seg *seg,
+				       unsigned int *nseg, u64 *len)
+{
+	unsigned int i, n = 0;
+	int err;
+
+	*nseg = 0;
+	*len = 0;
+	for (i = 0; i < num; i++) {
+		if (!sge[i].length)
+			continue;
+		seg[n].mr = cmr_mr_lookup(qp->dev, sge[i].lkey);
+		if (!seg[n].mr)
+			return IB_WC_LOC_PROT_ERR;
+		err = cmr_mr_check(seg[n].mr, qp->ibqp.pd, sge[i].addr,
+				   sge[i].length, access);
+		if (err)	/* bad range or rights alike, as IB has it */
+			return IB_WC_LOC_PROT_ERR;
+		seg[n].iova = sge[i].addr;
+		seg[n].len = sge[i].length;
+		n++;
+		*len += sge[i].length;
+	}
+	*nseg = n;
+	return IB_WC_SUCCESS;
+}
+
+/*
+ * CMR_WQE_SRC_FROM_PREV: the source is what the previous WR produced,
+ * bounded by the SGE list: keep the first limit bytes of it.
+ */
+static void cmr_segs_truncate(struct cmr_seg *seg, unsigned int *nseg,
+			      u64 *len, u64 limit)
+{
+	unsigned int i;
+	u64 left = limit;
+
+	if (*len <= limit)
+		return;
+	for (i = 0; i < *nseg && left; i++) {
+		if (seg[i].len > left)
+			seg[i].len = left;
+		left -= seg[i].len;
+	}
+	*nseg = i;
+	*len = limit;
 }
 
 /*
@@ -81,11 +156,8 @@ static enum ib_wc_status cmr_exec_local(struct cmr_exec *x, int access)
 {
 	struct cmr_qp *qp = x->qp;
 	struct cmr_send_wqe *wqe = x->wqe;
-	const struct cmr_sge *sge = (const struct cmr_sge *)(wqe + 1);
 	struct cmr_seg *seg = qp->lsegs;
-	unsigned int i, n = 0;
-	u64 len = 0;
-	int err;
+	enum ib_wc_status status;
 
 	x->nseg = 0;
 	x->len = 0;
@@ -99,28 +171,18 @@ static enum ib_wc_status cmr_exec_local(struct cmr_exec *x, int access)
 			x->nseg = 1;
 		}
 		x->len = wqe->inline_len;
-		return IB_WC_SUCCESS;
+	} else {
+		status = cmr_exec_sges(qp, (const struct cmr_sge *)(wqe + 1),
+				       wqe->num_sge, access, seg, &x->nseg,
+				       &x->len);
+		if (status)
+			return status;
 	}
-
-	for (i = 0; i < wqe->num_sge; i++) {
-		if (!sge[i].length)
-			continue;
-		seg[n].mr = cmr_mr_lookup(qp->dev, sge[i].lkey);
-		if (!seg[n].mr)
-			return IB_WC_LOC_PROT_ERR;
-		err = cmr_mr_check(seg[n].mr, qp->ibqp.pd, sge[i].addr,
-				   sge[i].length, access);
-		if (err)	/* bad range or rights alike, as IB has it */
-			return IB_WC_LOC_PROT_ERR;
-		seg[n].iova = sge[i].addr;
-		seg[n].len = sge[i].length;
-		n++;
-		len += sge[i].length;
-	}
-	if (len > 1ULL << CMR_MAX_MSG_SHIFT)
+	/* Only data sources take it (cmr_sq_execute_one() checked). */
+	if (wqe->flags & CMR_WQE_SRC_FROM_PREV)
+		cmr_segs_truncate(seg, &x->nseg, &x->len, qp->prev_len);
+	if (x->len > 1ULL << CMR_MAX_MSG_SHIFT)
 		return IB_WC_LOC_LEN_ERR;
-	x->nseg = n;
-	x->len = len;
 	return IB_WC_SUCCESS;
 }
 
@@ -635,6 +697,273 @@ static int cmr_op_ud_send(struct cmr_exec *x)
 	return CMR_EXEC_DONE;
 }
 
+/*
+ * Compute WRs (CMR_OP_COMPUTE): gather the source SGEs into the QP's
+ * linear source buffer, run the backend into its destination buffer and
+ * scatter what it produced into the destination SGEs.  Nothing reaches
+ * the destination unless the backend succeeded (but for the direct
+ * forward case, cmr_compute_direct_ok()), and never more than it holds.
+ */
+
+/* The most an algorithm can produce from src_len bytes, if known. */
+static u32 cmr_compute_out_max(const struct cmr_compute_params *p,
+			       u32 src_len)
+{
+	switch (p->alg) {
+	case CMR_ALG_MEMCPY:
+	case CMR_ALG_AES_XTS:
+		return src_len;
+	case CMR_ALG_AES_GCM:		/* text + tag, or less than the input */
+		return src_len + 16;
+	case CMR_ALG_SHA256:
+	case CMR_ALG_HMAC_SHA256:
+		return 32;
+	case CMR_ALG_CRC32:
+	case CMR_ALG_CRC32C:
+		return 4;
+	default:			/* codecs: as much as there is room */
+		return U32_MAX;
+	}
+}
+
+/* Bytes of cqe.result a successful WR reports. */
+static u32 cmr_compute_result_len(const struct cmr_compute_params *p)
+{
+	if (p->stream_handle)
+		return 1;		/* CMR_COMPUTE_RESULT_* flags */
+	switch (p->alg) {
+	case CMR_ALG_SHA256:
+	case CMR_ALG_HMAC_SHA256:
+		return 32;
+	case CMR_ALG_CRC32:
+	case CMR_ALG_CRC32C:
+		return 4;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * May the backend work on the user's pages directly (one pinned page each
+ * side, see cmr_seg_kaddr())?  Only where the data is opaque bytes that
+ * nothing parses (user space may change them meanwhile) and where partial
+ * or unauthenticated output is harmless: copies, encryption and digests.
+ */
+static bool cmr_compute_direct_ok(const struct cmr_compute_params *p)
+{
+	if (p->dir != CMR_DIR_FORWARD || p->stream_handle)
+		return false;
+	switch (p->alg) {
+	case CMR_ALG_MEMCPY:
+	case CMR_ALG_AES_GCM:
+	case CMR_ALG_AES_XTS:
+	case CMR_ALG_SHA256:
+	case CMR_ALG_HMAC_SHA256:
+	case CMR_ALG_CRC32:
+	case CMR_ALG_CRC32C:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Make *buf hold need bytes (at most CMR_MAX_COMPUTE_SIZE); sq_mutex held. */
+static int cmr_compute_buf(void **buf, u32 *size, u32 need)
+{
+	u32 n;
+
+	if (need <= *size)
+		return 0;
+	n = min_t(u32, max_t(u32, roundup_pow_of_two(need), PAGE_SIZE),
+		  CMR_MAX_COMPUTE_SIZE);
+	kvfree(*buf);
+	*size = 0;
+	*buf = kvmalloc(n, GFP_KERNEL_ACCOUNT);
+	if (!*buf)
+		return -ENOMEM;
+	*size = n;
+	return 0;
+}
+
+/*
+ * The workspace and the linear buffers of a compute WR (need_src and
+ * need_dst bytes); sq_mutex held.
+ */
+static int cmr_compute_prepare(struct cmr_qp *qp, u32 need_src, u32 need_dst)
+{
+	int err;
+
+	if (!qp->ws) {
+		qp->ws = cmr_compute_ws_alloc();
+		if (!qp->ws)
+			return -ENOMEM;
+	}
+	err = cmr_compute_buf(&qp->csrc, &qp->csrc_size, need_src);
+	if (err)
+		return err;
+	return cmr_compute_buf(&qp->cdst, &qp->cdst_size, need_dst);
+}
+
+/* No engine context uses the QP any more. */
+void cmr_qp_compute_free(struct cmr_qp *qp)
+{
+	cmr_compute_ws_free(qp->ws);
+	kvfree(qp->csrc);
+	kvfree(qp->cdst);
+	qp->ws = NULL;
+	qp->csrc = NULL;
+	qp->cdst = NULL;
+	qp->csrc_size = 0;
+	qp->cdst_size = 0;
+}
+
+/* The completion of a WR that cmr_compute_run() failed, as cmr-abi.h says. */
+static void cmr_compute_status(struct cmr_exec *x, int ret)
+{
+	x->vendor_err = ret > 0 ? ret : 0;
+	switch (ret) {
+	case CMR_VERR_DST_TOO_SMALL:
+		x->status = IB_WC_LOC_LEN_ERR;
+		x->keep_qp = true;
+		break;
+	case CMR_VERR_CORRUPT_INPUT:
+	case CMR_VERR_AUTH_FAILED:
+		x->status = IB_WC_GENERAL_ERR;
+		x->keep_qp = true;
+		break;
+	case CMR_VERR_BAD_KEY:
+	case CMR_VERR_BAD_STREAM:
+	case CMR_VERR_BAD_PARAM:
+	case CMR_VERR_UNSUPPORTED:
+		x->status = IB_WC_LOC_QP_OP_ERR;
+		break;
+	default:		/* the kernel failed, not the WR */
+		x->status = IB_WC_GENERAL_ERR;
+		break;
+	}
+}
+
+static int cmr_op_compute(struct cmr_exec *x)
+{
+	struct cmr_qp *qp = x->qp;
+	struct cmr_send_wqe *wqe = x->wqe;
+	const struct cmr_sge *sge = (const struct cmr_sge *)(wqe + 1);
+	struct cmr_cobj *kobj = NULL, *sobj = NULL;
+	struct cmr_compute_params p;
+	unsigned int nsrc, ndst;
+	u64 src_len, dst_room;
+	struct cmr_seg kseg;
+	u32 dst_cap, produced;
+	void *src, *dst;
+	bool dst_fault;
+	int ret;
+
+	if (!(qp->create_flags & CMR_QP_FLAG_COMPUTE)) {
+		x->status = IB_WC_LOC_QP_OP_ERR;
+		return CMR_EXEC_DONE;
+	}
+	memcpy(&p, cmr_wqe_compute(wqe), sizeof(p));
+	if (wqe->flags & CMR_WQE_INLINE) {
+		cmr_compute_status(x, CMR_VERR_BAD_PARAM);
+		return CMR_EXEC_DONE;
+	}
+
+	/* cmr_sq_fetch() bounded num_sge + num_dst_sge by max_send_sge. */
+	x->status = cmr_exec_sges(qp, sge, wqe->num_sge, 0, qp->lsegs, &nsrc,
+				  &src_len);
+	if (x->status)
+		return CMR_EXEC_DONE;
+	x->status = cmr_exec_sges(qp, sge + wqe->num_sge, p.num_dst_sge,
+				  IB_ACCESS_LOCAL_WRITE, qp->rsegs, &ndst,
+				  &dst_room);
+	if (x->status)
+		return CMR_EXEC_DONE;
+	if (wqe->flags & CMR_WQE_SRC_FROM_PREV)
+		cmr_segs_truncate(qp->lsegs, &nsrc, &src_len, qp->prev_len);
+	if (src_len > CMR_MAX_COMPUTE_SIZE) {
+		x->status = IB_WC_LOC_LEN_ERR;
+		return CMR_EXEC_DONE;
+	}
+	/* Room beyond what the WR can produce is not worth a buffer. */
+	dst_cap = min_t(u64, min_t(u64, dst_room, CMR_MAX_COMPUTE_SIZE),
+			cmr_compute_out_max(&p, src_len));
+
+	if (p.key_handle) {
+		kobj = cmr_cobj_get(qp->uc, CMR_COBJ_KEY, p.key_handle,
+				    qp->ibqp.pd);
+		if (!kobj) {
+			cmr_compute_status(x, CMR_VERR_BAD_KEY);
+			goto out;
+		}
+	}
+	if (p.stream_handle) {
+		sobj = cmr_cobj_get(qp->uc, CMR_COBJ_STREAM, p.stream_handle,
+				    qp->ibqp.pd);
+		if (!sobj) {
+			cmr_compute_status(x, CMR_VERR_BAD_STREAM);
+			goto out;
+		}
+	}
+
+	/* Small WRs on pinned pages skip the gather and the scatter. */
+	src = NULL;
+	dst = NULL;
+	if (cmr_compute_direct_ok(&p)) {
+		if (nsrc == 1)
+			src = cmr_seg_kaddr(&qp->lsegs[0], src_len);
+		if (ndst == 1)
+			dst = cmr_seg_kaddr(&qp->rsegs[0], dst_cap);
+	}
+	ret = cmr_compute_prepare(qp, src ? 0 : src_len, dst ? 0 : dst_cap);
+	if (ret) {
+		cmr_compute_status(x, ret);
+		goto out;
+	}
+	if (src_len && !src) {
+		src = qp->csrc;
+		kseg.mr = NULL;
+		kseg.kaddr = src;
+		kseg.len = src_len;
+		if (cmr_copy(qp->bounce, &kseg, 1, qp->lsegs, nsrc, src_len,
+			     &dst_fault)) {
+			x->status = IB_WC_LOC_PROT_ERR;
+			goto out;
+		}
+	}
+	if (dst_cap && !dst)
+		dst = qp->cdst;
+	ret = cmr_compute_run(qp->ws, &p, kobj ? kobj->key : NULL,
+			      sobj ? sobj->stream : NULL, src, src_len, dst,
+			      dst_cap, &produced, x->result);
+	if (ret) {
+		cmr_compute_status(x, ret);
+		goto out;
+	}
+	/* produced <= dst_cap <= the destination SGEs' room. */
+	if (produced && dst == qp->cdst) {
+		kseg.mr = NULL;
+		kseg.kaddr = qp->cdst;
+		kseg.len = produced;
+		if (cmr_copy(qp->bounce, qp->rsegs, ndst, &kseg, 1, produced,
+			     &dst_fault)) {
+			/* A stream went on without this output: no more. */
+			if (sobj)
+				cmr_stream_kill(sobj->stream);
+			x->status = IB_WC_LOC_PROT_ERR;
+			goto out;
+		}
+	}
+	x->byte_len = produced;
+	x->result_len = cmr_compute_result_len(&p);
+
+out:
+	if (sobj)
+		cmr_cobj_put(sobj);
+	if (kobj)
+		cmr_cobj_put(kobj);
+	return CMR_EXEC_DONE;
+}
+
 /* Run one operation; NULL opcode for this QP type: not allowed. */
 static int cmr_exec_op(struct cmr_exec *x, u8 opcode)
 {
@@ -662,6 +991,8 @@ static int cmr_exec_op(struct cmr_exec *x, u8 opcode)
 			return cmr_op_rc_atomic(x);
 		case CMR_OP_LOCAL_INV:
 			return cmr_op_local_inv(x);
+		case CMR_OP_COMPUTE:
+			return cmr_op_compute(x);
 		}
 	}
 	x->status = IB_WC_LOC_QP_OP_ERR;
@@ -682,6 +1013,11 @@ static void cmr_sq_complete(struct cmr_exec *x)
 	cqe.opcode = cmr_sq_wc_opcode(x->wqe->opcode);
 	cqe.byte_len = x->byte_len;
 	cqe.qp_num = qp->ibqp.qp_num;
+	cqe.vendor_err = x->vendor_err;
+	if (x->status == IB_WC_SUCCESS && x->result_len) {
+		cqe.result_len = x->result_len;
+		memcpy(cqe.result, x->result, x->result_len);
+	}
 	cmr_cq_post(qp->scq, &cqe, false);
 }
 
@@ -694,6 +1030,22 @@ static void cmr_qp_sq_error(struct cmr_qp *qp)
 	spin_unlock(&qp->state_lock);
 }
 
+/* Opcodes whose source may be the previous WR's output. */
+static bool cmr_op_takes_prev(u8 opcode)
+{
+	switch (opcode) {
+	case CMR_OP_SEND:
+	case CMR_OP_SEND_WITH_IMM:
+	case CMR_OP_SEND_WITH_INV:
+	case CMR_OP_RDMA_WRITE:
+	case CMR_OP_RDMA_WRITE_WITH_IMM:
+	case CMR_OP_COMPUTE:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 {
 	struct cmr_exec x = {
@@ -704,13 +1056,18 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 	int ret = CMR_EXEC_DONE;
 
 	*rnr_expired = false;
-	if (!cmr_sq_fetch(qp))
+	if (!cmr_sq_fetch(qp)) {
 		x.status = IB_WC_LOC_QP_OP_ERR;
-	else if (x.wqe->opcode >= CMR_NUM_SEND_OPCODES)
+		if (x.wqe->opcode == CMR_OP_COMPUTE)
+			x.vendor_err = CMR_VERR_BAD_PARAM;
+	} else if (x.wqe->opcode >= CMR_NUM_SEND_OPCODES ||
+		   ((x.wqe->flags & CMR_WQE_SRC_FROM_PREV) &&
+		    !cmr_op_takes_prev(x.wqe->opcode))) {
 		x.status = IB_WC_LOC_QP_OP_ERR;
-	else
+	} else {
 		ret = cmr_exec_op(&x, array_index_nospec(x.wqe->opcode,
 							 CMR_NUM_SEND_OPCODES));
+	}
 	if (ret == CMR_EXEC_WAIT)
 		return ret;
 
@@ -719,11 +1076,14 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 	cmr_queue_publish_consumer(&qp->sq);
 	qp->rnr_timing = false;
 	qp->rnr_attempts = 0;
+	qp->prev_len = x.status == IB_WC_SUCCESS ? x.byte_len : 0;
 	if (x.status != IB_WC_SUCCESS) {
 		ibdev_dbg_ratelimited(qp->ibqp.device,
-				      "QP[%u] WQE opcode %u failed: status %d\n",
+				      "QP[%u] WQE opcode %u failed: status %d vendor_err %#x\n",
 				      qp->ibqp.qp_num, x.wqe->opcode,
-				      x.status);
+				      x.status, x.vendor_err);
+		if (x.keep_qp)
+			return ret;
 		if (qp->ibqp.qp_type == IB_QPT_UD)
 			cmr_qp_sq_error(qp);
 		else
@@ -734,11 +1094,12 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 
 /*
  * Run the SQ: execute posted WQEs in order until it is empty, the QP
- * cannot send, or the head WQE waits for the peer (RNR).  sq_mutex held.
+ * cannot send, the head WQE waits for the peer (RNR), or budget WQEs ran
+ * (the rest is left to the SQ's poller or worker).  sq_mutex held.
  */
-void cmr_sq_run_locked(struct cmr_qp *qp)
+static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 {
-	u32 budget = qp->sq.num_entries, pending;
+	u32 pending;
 	enum ib_qp_state state;
 	bool expired = false;
 	int idx;
@@ -769,7 +1130,10 @@ void cmr_sq_run_locked(struct cmr_qp *qp)
 		}
 		if (!budget--) {
 			/* User space keeps posting: yield to the worker. */
-			mod_delayed_work(cmr_wq, &qp->sq_work, 0);
+			if (qp->sqp)
+				cmr_sqp_kick(qp->sqp);
+			else
+				mod_delayed_work(cmr_wq, &qp->sq_work, 0);
 			break;
 		}
 		if (cmr_sq_execute_one(qp, &expired) == CMR_EXEC_WAIT)
@@ -778,9 +1142,30 @@ void cmr_sq_run_locked(struct cmr_qp *qp)
 	srcu_read_unlock(&cmr_srcu, idx);
 }
 
+void cmr_sq_run_locked(struct cmr_qp *qp)
+{
+	cmr_sq_run(qp, qp->sq.num_entries);
+}
+
 void cmr_qp_run_sq(struct cmr_qp *qp)
 {
 	mutex_lock(&qp->sq_mutex);
 	cmr_sq_run_locked(qp);
 	mutex_unlock(&qp->sq_mutex);
+}
+
+/*
+ * The same from a kernel thread (the SQ poller, sq_work), at most budget
+ * WQEs (the poller takes turns between QPs).  What the WRs allocate
+ * (compute buffers and workspaces) is charged to the memory cgroup of the
+ * QP's creator, as on the doorbell path.
+ */
+void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget)
+{
+	struct mem_cgroup *old = set_active_memcg(qp->memcg);
+
+	mutex_lock(&qp->sq_mutex);
+	cmr_sq_run(qp, min(budget, qp->sq.num_entries));
+	mutex_unlock(&qp->sq_mutex);
+	set_active_memcg(old);
 }

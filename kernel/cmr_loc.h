@@ -3,6 +3,8 @@
 #ifndef CMR_LOC_H
 #define CMR_LOC_H
 
+#include <rdma/uverbs_ioctl.h>
+
 #include "cmr.h"
 
 struct uverbs_attr_bundle;
@@ -54,6 +56,23 @@ int cmr_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
 int cmr_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 		      const struct ib_recv_wr **bad_wr);
 
+/* cmr_uverbs.c */
+extern const struct uapi_definition cmr_uapi_defs[];
+void cmr_uc_cobjs_init(struct cmr_ucontext *uc);
+void cmr_uc_cobjs_fini(struct cmr_ucontext *uc);
+struct cmr_cobj *cmr_cobj_get(struct cmr_ucontext *uc,
+			      enum cmr_cobj_type type, u32 num,
+			      struct ib_pd *pd);
+void cmr_cobj_put(struct cmr_cobj *obj);
+
+/* cmr_sqpoll.c */
+int cmr_sqp_init(void);
+void cmr_sqp_exit(void);
+bool cmr_sqp_enabled(void);
+void cmr_sqp_add(struct cmr_qp *qp);
+void cmr_sqp_del(struct cmr_qp *qp);
+void cmr_sqp_kick(struct cmr_sqp *sqp);
+
 /* cmr_cq.c */
 bool cmr_cq_post(struct cmr_cq *cq, const struct cmr_cqe *cqe,
 		 bool solicited);
@@ -72,6 +91,7 @@ void cmr_rq_doorbell(struct cmr_rq *rq, struct cmr_qp *qp);
 u8 cmr_sq_wc_opcode(u8 opcode);
 void cmr_qp_rnr_unwait(struct cmr_qp *qp);
 void cmr_qp_flush(struct cmr_qp *qp);
+void cmr_sq_doorbell(struct cmr_qp *qp);
 int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		  struct ib_udata *udata);
 int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
@@ -87,6 +107,8 @@ int cmr_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 /* cmr_engine.c */
 void cmr_sq_run_locked(struct cmr_qp *qp);
 void cmr_qp_run_sq(struct cmr_qp *qp);
+void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget);
+void cmr_qp_compute_free(struct cmr_qp *qp);
 
 /* cmr_mr.c */
 struct cmr_mr *cmr_mr_lookup(struct cmr_dev *dev, u32 key);
@@ -96,6 +118,7 @@ bool cmr_mr_invalidate(struct cmr_dev *dev, struct ib_pd *pd, u32 key,
 		       bool remote);
 int cmr_copy(void *bounce, struct cmr_seg *dst, unsigned int ndst,
 	     struct cmr_seg *src, unsigned int nsrc, u64 len, bool *dst_fault);
+void *cmr_seg_kaddr(const struct cmr_seg *seg, u64 len);
 int cmr_atomic(const struct cmr_seg *seg, u64 iova, bool cmp_swap,
 	       u64 compare_add, u64 swap, u64 *orig);
 struct ib_mr *cmr_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,

@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 
 #include "cmr_loc.h"
+#include "cmr_compute.h"
 
 static unsigned int num_devices = 1;
 module_param(num_devices, uint, 0444);
@@ -124,30 +125,37 @@ void cmr_index_set(struct cmr_index *ix, u32 id, void *obj)
 	mutex_unlock(&ix->lock);
 }
 
-/* ODP statistics: /sys/class/infiniband/cmrN/odp_stats/ */
+/*
+ * sysfs: /sys/class/infiniband/cmrN/compute_backends, and the counters in
+ * odp_stats/ and doorbell_stats/.  ib_core takes one driver group, created
+ * with the device; the counter directories are added right after
+ * registration.
+ */
 
-#define CMR_ODP_STAT(name)						\
-static ssize_t name##_show(struct device *device,			\
-			   struct device_attribute *attr, char *buf)	\
+#define CMR_STAT(group, name)						\
+static ssize_t group##_##name##_show(struct device *device,		\
+				     struct device_attribute *attr,	\
+				     char *buf)				\
 {									\
 	struct cmr_dev *dev = rdma_device_to_drv_device(device,	\
 						struct cmr_dev, ibdev);	\
 									\
 	return sysfs_emit(buf, "%llu\n",				\
-			  (u64)atomic64_read(&dev->odp.name));		\
+			  (u64)atomic64_read(&dev->group.name));	\
 }									\
-static DEVICE_ATTR_RO(name)
+static struct device_attribute dev_attr_##group##_##name =		\
+	__ATTR(name, 0444, group##_##name##_show, NULL)
 
-CMR_ODP_STAT(faults);
-CMR_ODP_STAT(invalidations);
-CMR_ODP_STAT(prefetches);
-CMR_ODP_STAT(retries);
+CMR_STAT(odp, faults);
+CMR_STAT(odp, invalidations);
+CMR_STAT(odp, prefetches);
+CMR_STAT(odp, retries);
 
 static struct attribute *cmr_odp_attrs[] = {
-	&dev_attr_faults.attr,
-	&dev_attr_invalidations.attr,
-	&dev_attr_prefetches.attr,
-	&dev_attr_retries.attr,
+	&dev_attr_odp_faults.attr,
+	&dev_attr_odp_invalidations.attr,
+	&dev_attr_odp_prefetches.attr,
+	&dev_attr_odp_retries.attr,
 	NULL,
 };
 
@@ -156,12 +164,52 @@ static const struct attribute_group cmr_odp_group = {
 	.attrs = cmr_odp_attrs,
 };
 
+/* Doorbell system calls: with SQ pollers awake, sq stays still. */
+CMR_STAT(db, sq);
+CMR_STAT(db, rq);
+CMR_STAT(db, srq);
+
+static struct attribute *cmr_db_attrs[] = {
+	&dev_attr_db_sq.attr,
+	&dev_attr_db_rq.attr,
+	&dev_attr_db_srq.attr,
+	NULL,
+};
+
+static const struct attribute_group cmr_db_group = {
+	.name = "doorbell_stats",
+	.attrs = cmr_db_attrs,
+};
+
+static const struct attribute_group *cmr_stat_groups[] = {
+	&cmr_odp_group,
+	&cmr_db_group,
+	NULL,
+};
+
+/* "algorithm backend" per line: who serves each compute algorithm. */
+static ssize_t compute_backends_show(struct device *device,
+				     struct device_attribute *attr, char *buf)
+{
+	return cmr_compute_backends_show(buf);
+}
+static DEVICE_ATTR_RO(compute_backends);
+
+static struct attribute *cmr_dev_attrs[] = {
+	&dev_attr_compute_backends.attr,
+	NULL,
+};
+
+static const struct attribute_group cmr_dev_group = {
+	.attrs = cmr_dev_attrs,
+};
+
 static const struct ib_device_ops cmr_dev_ops = {
 	.owner = THIS_MODULE,
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = CMR_ABI_VERSION,
 
-	.device_group = &cmr_odp_group,
+	.device_group = &cmr_dev_group,
 
 	.advise_mr = cmr_advise_mr,
 	.alloc_pd = cmr_alloc_pd,
@@ -233,6 +281,8 @@ static struct cmr_dev *cmr_dev_add(u32 index)
 	strscpy(cdev->ibdev.node_desc, "cmr computational memory regions",
 		sizeof(cdev->ibdev.node_desc));
 	ib_set_device_ops(&cdev->ibdev, &cmr_dev_ops);
+	/* Keys, streams and QUERY_COMPUTE: see cmr_uverbs.c. */
+	cdev->ibdev.driver_def = cmr_uapi_defs;
 	/* The doorbells and CQ arming are uverbs write() commands. */
 	cdev->ibdev.uverbs_cmd_mask |=
 		BIT_ULL(IB_USER_VERBS_CMD_POST_SEND) |
@@ -244,8 +294,13 @@ static struct cmr_dev *cmr_dev_add(u32 index)
 	err = ib_register_device(&cdev->ibdev, "cmr%d", NULL);
 	if (err)
 		goto err_destroy_mrs;
+	err = device_add_groups(&cdev->ibdev.dev, cmr_stat_groups);
+	if (err)
+		goto err_unregister;
 	return cdev;
 
+err_unregister:
+	ib_unregister_device(&cdev->ibdev);
 err_destroy_mrs:
 	cmr_index_destroy(&cdev->mrs);
 err_destroy_qps:
@@ -257,6 +312,7 @@ err_dealloc:
 
 static void cmr_dev_remove(struct cmr_dev *cdev)
 {
+	device_remove_groups(&cdev->ibdev.dev, cmr_stat_groups);
 	ib_unregister_device(&cdev->ibdev);
 	cmr_index_destroy(&cdev->qps);
 	cmr_index_destroy(&cdev->mrs);
@@ -294,6 +350,12 @@ static int __init cmr_init(void)
 	BUILD_BUG_ON(sizeof(struct cmr_cqe) != 64);
 	BUILD_BUG_ON(sizeof(struct cmr_queue_info) != 24);
 	BUILD_BUG_ON(sizeof(struct ib_grh) != CMR_UD_GRH_LEN);
+	BUILD_BUG_ON(sizeof(struct cmr_compute_params) != 40);
+	BUILD_BUG_ON(sizeof(struct cmr_stream_params) != 16);
+	BUILD_BUG_ON(sizeof(struct cmr_compute_caps) !=
+		     24 + CMR_NUM_ALGS * sizeof(struct cmr_alg_caps));
+	BUILD_BUG_ON(sizeof(struct cmr_alg_caps) != 80);
+	BUILD_BUG_ON(sizeof(struct cmr_create_qp_cmd) != 8);
 
 	if (num_devices < 1 || num_devices > CMR_MAX_DEVICES)
 		return -EINVAL;
@@ -303,26 +365,44 @@ static int __init cmr_init(void)
 		return err;
 	cmr_wq = alloc_workqueue("cmr", WQ_UNBOUND, 0);
 	if (!cmr_wq) {
-		cleanup_srcu_struct(&cmr_srcu);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto err_cleanup_srcu;
 	}
+	err = cmr_compute_init();
+	if (err)
+		goto err_destroy_wq;
+	err = cmr_sqp_init();
+	if (err)
+		goto err_compute_exit;
 
 	for (i = 0; i < num_devices; i++) {
 		cdev = cmr_dev_add(i);
 		if (IS_ERR(cdev)) {
-			cmr_remove_all();
-			destroy_workqueue(cmr_wq);
-			cleanup_srcu_struct(&cmr_srcu);
-			return PTR_ERR(cdev);
+			err = PTR_ERR(cdev);
+			goto err_remove_all;
 		}
 		rcu_assign_pointer(cmr_devs[i], cdev);
 	}
 	return 0;
+
+err_remove_all:
+	cmr_remove_all();
+	cmr_sqp_exit();
+err_compute_exit:
+	cmr_compute_exit();
+err_destroy_wq:
+	destroy_workqueue(cmr_wq);
+err_cleanup_srcu:
+	cleanup_srcu_struct(&cmr_srcu);
+	return err;
 }
 
 static void __exit cmr_exit(void)
 {
+	/* Devices first: their QPs leave the SQ pollers. */
 	cmr_remove_all();
+	cmr_sqp_exit();
+	cmr_compute_exit();
 	destroy_workqueue(cmr_wq);
 	cleanup_srcu_struct(&cmr_srcu);
 }

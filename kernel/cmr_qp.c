@@ -9,6 +9,7 @@
  * another QP's sq_mutex while holding one.
  */
 #include <linux/log2.h>
+#include <linux/memcontrol.h>
 #include <linux/slab.h>
 #include <rdma/ib_cache.h>
 #include <rdma/uverbs_ioctl.h>
@@ -198,6 +199,8 @@ u8 cmr_sq_wc_opcode(u8 opcode)
 		return IB_WC_FETCH_ADD;
 	case CMR_OP_LOCAL_INV:
 		return IB_WC_LOCAL_INV;
+	case CMR_OP_COMPUTE:
+		return CMR_CQE_OPCODE_COMPUTE;
 	default:
 		return IB_WC_SEND;
 	}
@@ -266,7 +269,7 @@ static void cmr_qp_sq_work(struct work_struct *work)
 	struct cmr_qp *qp = container_of(to_delayed_work(work), struct cmr_qp,
 					 sq_work);
 
-	cmr_qp_run_sq(qp);
+	cmr_qp_run_sq_async(qp, U32_MAX);
 }
 
 /* Creation and destruction */
@@ -312,7 +315,17 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 					 min(udata->inlen, sizeof(cmd)));
 		if (err)
 			return err;
-		if (cmd.comp_mask)
+		if (cmd.comp_mask & ~CMR_CREATE_QP_FLAGS)
+			return -EOPNOTSUPP;
+		if (!(cmd.comp_mask & CMR_CREATE_QP_FLAGS))
+			cmd.flags = 0;
+		if (cmd.flags & ~(CMR_QP_FLAG_COMPUTE | CMR_QP_FLAG_SQ_POLL))
+			return -EOPNOTSUPP;
+		/* Compute WRs are local: RC QPs, as the provider offers them. */
+		if ((cmd.flags & CMR_QP_FLAG_COMPUTE) &&
+		    init->qp_type != IB_QPT_RC)
+			return -EOPNOTSUPP;
+		if ((cmd.flags & CMR_QP_FLAG_SQ_POLL) && !cmr_sqp_enabled())
 			return -EOPNOTSUPP;
 	}
 	if (udata->outlen < sizeof(resp))
@@ -323,6 +336,8 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	}
 
 	qp->dev = dev;
+	qp->create_flags = cmd.flags;
+	INIT_LIST_HEAD(&qp->sqp_entry);
 	qp->uc = rdma_udata_to_drv_context(udata, struct cmr_ucontext, ibuc);
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->released);
@@ -393,13 +408,17 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	err = ib_copy_to_udata(udata, &resp, sizeof(resp));
 	if (err)
 		goto err_erase;
+	qp->memcg = get_mem_cgroup_from_mm(current->mm);
 	cmr_index_set(&dev->qps, qpn, qp);
+	/* Cannot fail: cmr_sqp_enabled() was checked above. */
+	if (qp->create_flags & CMR_QP_FLAG_SQ_POLL)
+		cmr_sqp_add(qp);
 	ibdev_dbg_ratelimited(&dev->ibdev,
-			      "QP[%u] %s sq %u x %u rq %u x %u%s\n", qpn,
-			      init->qp_type == IB_QPT_RC ? "RC" : "UD",
+			      "QP[%u] %s sq %u x %u rq %u x %u%s flags %#x\n",
+			      qpn, init->qp_type == IB_QPT_RC ? "RC" : "UD",
 			      qp->sq.num_entries, qp->sq.stride,
 			      qp->rq.q.num_entries, qp->rq.q.stride,
-			      qp->srq ? " srq" : "");
+			      qp->srq ? " srq" : "", qp->create_flags);
 	return 0;
 
 err_erase:
@@ -429,6 +448,8 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	 * context holds it except through a reference.
 	 */
 	cmr_index_set(&dev->qps, ibqp->qp_num, NULL);
+	if (qp->sqp)
+		cmr_sqp_del(qp);
 	synchronize_srcu_expedited(&cmr_srcu);
 
 	/* Its own engine stops, and it leaves any peer's waiters list. */
@@ -453,6 +474,8 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	if (!qp->srq)
 		cmr_queue_free(&qp->rq.q);
 	cmr_queue_free(&qp->sq);
+	cmr_qp_compute_free(qp);
+	mem_cgroup_put(qp->memcg);
 	free_page((unsigned long)qp->bounce);
 	kfree(qp->recv_wqe);
 	kfree(qp->wqe);
@@ -462,7 +485,20 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	return 0;
 }
 
-/* The doorbell: user space published send WQEs (see cmr-abi.h). */
+/*
+ * The send doorbell (an empty POST_SEND or the fast doorbell): user space
+ * published send WQEs while NEED_WAKEUP was set.  Run them here, or wake
+ * the QP's poller thread, which asked for the doorbell before it slept.
+ */
+void cmr_sq_doorbell(struct cmr_qp *qp)
+{
+	atomic64_inc(&qp->dev->db.sq);
+	if (qp->sqp)
+		cmr_sqp_kick(qp->sqp);
+	else
+		cmr_qp_run_sq(qp);
+}
+
 int cmr_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		  const struct ib_send_wr **bad_wr)
 {
@@ -470,7 +506,7 @@ int cmr_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
-	cmr_qp_run_sq(to_cmr_qp(ibqp));
+	cmr_sq_doorbell(to_cmr_qp(ibqp));
 	return 0;
 }
 
@@ -483,6 +519,7 @@ int cmr_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
+	atomic64_inc(&qp->dev->db.rq);
 	if (!qp->srq)
 		cmr_rq_doorbell(&qp->rq, qp);
 	return 0;
@@ -590,6 +627,7 @@ static void cmr_qp_start(struct cmr_qp *qp)
 {
 	qp->sq.index = cmr_queue_user_producer(&qp->sq);
 	cmr_queue_publish_consumer(&qp->sq);
+	qp->prev_len = 0;
 	if (!qp->srq) {
 		mutex_lock(&qp->rq.lock);
 		qp->rq.q.index = cmr_queue_user_producer(&qp->rq.q);
@@ -651,6 +689,9 @@ int cmr_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	case IB_QPS_RTS:
 		/* Run what was posted before the QP could send. */
 		cmr_sq_run_locked(qp);
+		/* Have the poller awake when the first WRs come. */
+		if (qp->sqp && cur != IB_QPS_RTS)
+			cmr_sqp_kick(qp->sqp);
 		break;
 	default:
 		break;

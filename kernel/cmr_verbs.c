@@ -181,22 +181,27 @@ static long cmr_db_ioctl(struct file *file, unsigned int cmd,
 	case CMR_IOCTL_DB_RQ:
 		idx = srcu_read_lock(&cmr_srcu);
 		qp = cmr_qp_lookup(db->dev_index, arg);
-		if (!qp || qp->uc->db != db)
+		if (!qp || qp->uc->db != db) {
 			ret = -EINVAL;
-		else if (cmd == CMR_IOCTL_DB_SQ)
-			cmr_qp_run_sq(qp);
-		else if (!qp->srq)
-			cmr_rq_doorbell(&qp->rq, qp);
+		} else if (cmd == CMR_IOCTL_DB_SQ) {
+			cmr_sq_doorbell(qp);
+		} else {
+			atomic64_inc(&qp->dev->db.rq);
+			if (!qp->srq)
+				cmr_rq_doorbell(&qp->rq, qp);
+		}
 		srcu_read_unlock(&cmr_srcu, idx);
 		return ret;
 	case CMR_IOCTL_DB_SRQ:
 		srq = cmr_srq_get(db->dev_index, arg);
 		if (!srq)
 			return -EINVAL;
-		if (srq->uc->db == db)
+		if (srq->uc->db == db) {
+			atomic64_inc(&to_cmr_dev(srq->ibsrq.device)->db.srq);
 			cmr_rq_doorbell(&srq->rq, NULL);
-		else
+		} else {
 			ret = -EINVAL;
+		}
 		cmr_srq_put(srq);
 		return ret;
 	default:
@@ -291,6 +296,7 @@ int cmr_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata)
 		}
 		return err;
 	}
+	cmr_uc_cobjs_init(uc);
 	if (file)
 		fd_install(fd, file);
 	return 0;
@@ -300,6 +306,7 @@ void cmr_dealloc_ucontext(struct ib_ucontext *ibuc)
 {
 	struct cmr_ucontext *uc = to_cmr_uc(ibuc);
 
+	cmr_uc_cobjs_fini(uc);
 	if (uc->db)
 		cmr_db_put(uc->db);
 }
@@ -764,6 +771,7 @@ int cmr_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
+	atomic64_inc(&to_cmr_dev(ibsrq->device)->db.srq);
 	cmr_rq_doorbell(&to_cmr_srq(ibsrq)->rq, NULL);
 	return 0;
 }
