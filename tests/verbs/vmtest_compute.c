@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Compute WRs against independent implementations: published vectors
+ * (NIST/McGrew-Viega GCM, FIPS 180-2 SHA-256, RFC 4231 HMAC, CRC check
+ * values), OpenSSL (GCM, XTS, SHA-256, HMAC), zlib, liblz4 and libzstd in
+ * both directions, random inputs of random sizes (0 B to 1 MiB + 3,
+ * incompressible and highly compressible), streams split at random points,
+ * pinned, explicit ODP and implicit ODP MRs; then every compute error
+ * status, and a compress -> encrypt -> RDMA WRITE chain in one batch.
+ */
+#include <lz4.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cmr_example.h"
+#include "vt.h"
+
+#define MAX_IN ((1 << 20) + 3)
+#define MAX_OUT (2 * MAX_IN + 4096)
+
+enum mr_kind { PINNED, ODP, IMPLICIT, NUM_KINDS };
+static const char *const kind_name[] = { "pinned", "ODP", "implicit ODP" };
+
+static struct cmr_session s;
+static uint8_t *src, *dst, *ref;
+static struct ibv_mr *mrs[NUM_KINDS][2];	/* [kind][0 src, 1 dst] */
+static enum mr_kind kind;
+static unsigned int seed = 42;
+static int checks;
+
+struct op {
+	enum cmrdv_alg alg;
+	enum cmrdv_dir dir;
+	uint32_t level, flags;
+	struct cmrdv_key *key;
+	struct cmrdv_stream *stream;
+	struct cmrdv_crypto_attr ca;
+};
+
+/* Post one compute WR src[0..len) -> dst[0..cap) and wait. */
+static struct cmr_done run(const struct op *op, uint32_t len, uint32_t cap)
+{
+	struct cmr_done d;
+
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = ++checks;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	if (op->stream)
+		cmrdv_wr_stream(s.dqp, op->stream, op->flags);
+	else if (op->alg == CMRDV_ALG_MEMCPY)
+		cmrdv_wr_memcpy(s.dqp);
+	else if (op->alg <= CMRDV_ALG_ZSTD && op->dir == CMRDV_FORWARD)
+		cmrdv_wr_compress(s.dqp, op->alg, op->level, op->flags);
+	else if (op->alg <= CMRDV_ALG_ZSTD)
+		cmrdv_wr_decompress(s.dqp, op->alg, op->flags);
+	else if (op->alg <= CMRDV_ALG_AES_XTS && op->dir == CMRDV_FORWARD)
+		cmrdv_wr_encrypt(s.dqp, op->key, &op->ca);
+	else if (op->alg <= CMRDV_ALG_AES_XTS)
+		cmrdv_wr_decrypt(s.dqp, op->key, &op->ca);
+	else
+		cmrdv_wr_digest(s.dqp, op->alg, op->key);
+	ibv_wr_set_sge(s.qpx, mrs[kind][0]->lkey, (uintptr_t)src, len);
+	if (cap)
+		cmrdv_wr_set_dst_sge(s.dqp, mrs[kind][1]->lkey, (uintptr_t)dst,
+				     cap);
+	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
+	cmr_session_wait(&s, &d);
+	vt_check(d.wr_id == (uint64_t)checks, "completion order");
+	return d;
+}
+
+static struct cmr_done run_ok(const struct op *op, uint32_t len, uint32_t cap,
+			      const char *what)
+{
+	struct cmr_done d = run(op, len, cap);
+
+	vt_check(d.status == IBV_WC_SUCCESS, "%s (%s, %u B): %s", what,
+		 kind_name[kind], len, cmr_done_error(&d));
+	return d;
+}
+
+static void hex(uint8_t *out, const char *h)
+{
+	for (; *h; h += 2)
+		sscanf(h, "%2hhx", out++);
+}
+
+static struct cmrdv_key *make_key(enum cmrdv_alg alg, const uint8_t *k,
+				  uint32_t len)
+{
+	struct cmrdv_key_init_attr a = { .alg = alg, .material = k,
+					 .length = len };
+	struct cmrdv_key *key = cmrdv_create_key(s.pd, &a);
+
+	vt_check(key, "cmrdv_create_key(%d, %u)", alg, len);
+	return key;
+}
+
+/* Published vectors */
+
+static void gcm_vectors(void)
+{
+	/* McGrew & Viega, GCM test cases 3, 4 and 16 (the NIST submission). */
+	static const struct {
+		const char *k, *a, *p, *c, *t;
+	} v[] = {
+		{ "feffe9928665731c6d6a8f9467308308", "",
+		  "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+		  "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985",
+		  "4d5c2af327cd64a62cf35abd2ba6fab4" },
+		{ "feffe9928665731c6d6a8f9467308308",
+		  "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+		  "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+		  "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+		  "5bc94fbc3221a5db94fae95ae7121a47" },
+		{ "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+		  "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+		  "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+		  "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+		  "76fc6ece0f4e1768cddf8853bb2d551b" },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t k[32], want[80];
+		uint32_t kl = strlen(v[i].k) / 2, al = strlen(v[i].a) / 2;
+		uint32_t pl = strlen(v[i].p) / 2;
+		struct op op = { .alg = CMRDV_ALG_AES_GCM };
+		struct cmr_done d;
+
+		hex(k, v[i].k);
+		op.key = make_key(CMRDV_ALG_AES_GCM, k, kl);
+		hex(op.ca.iv, "cafebabefacedbaddecaf888");
+		op.ca.aad_len = al;
+		hex(src, v[i].a);
+		hex(src + al, v[i].p);
+		hex(want, v[i].c);
+		hex(want + pl, v[i].t);
+		d = run_ok(&op, al + pl, pl + 16, "GCM vector");
+		vt_check(d.byte_len == pl + 16 && !memcmp(dst, want, pl + 16),
+			 "GCM test vector %zu mismatch", i);
+		/* And back. */
+		memcpy(src + al, want, pl + 16);
+		op.dir = CMRDV_INVERSE;
+		d = run_ok(&op, al + pl + 16, pl, "GCM vector decrypt");
+		hex(want, v[i].p);
+		vt_check(d.byte_len == pl && !memcmp(dst, want, pl),
+			 "GCM vector %zu decrypt", i);
+		cmrdv_destroy_key(op.key);
+	}
+}
+
+static void digest_vectors(void)
+{
+	struct op op = { .alg = CMRDV_ALG_SHA256 };
+	uint8_t want[32];
+	struct cmr_done d;
+
+	/* FIPS 180-2: SHA-256("abc") */
+	memcpy(src, "abc", 3);
+	d = run_ok(&op, 3, 0, "sha256");
+	hex(want, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "SHA-256 abc");
+
+	/* RFC 4231 test case 2 */
+	op.alg = CMRDV_ALG_HMAC_SHA256;
+	op.key = make_key(op.alg, (const uint8_t *)"Jefe", 4);
+	memcpy(src, "what do ya want for nothing?", 28);
+	d = run_ok(&op, 28, 0, "hmac");
+	hex(want, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "HMAC case 2");
+	cmrdv_destroy_key(op.key);
+
+	/* CRC check values of "123456789" */
+	memcpy(src, "123456789", 9);
+	op = (struct op){ .alg = CMRDV_ALG_CRC32 };
+	d = run_ok(&op, 9, 0, "crc32");
+	vt_check(d.result_len == 4 && d.result[0] == 0x26 && d.result[1] == 0x39 &&
+		 d.result[2] == 0xf4 && d.result[3] == 0xcb, "CRC32 check value");
+	op.alg = CMRDV_ALG_CRC32C;
+	d = run_ok(&op, 9, 0, "crc32c");
+	vt_check(d.result_len == 4 && d.result[0] == 0x83 && d.result[1] == 0x92 &&
+		 d.result[2] == 0x06 && d.result[3] == 0xe3, "CRC32C check value");
+}
+
+/* Random data: incompressible, or runs of a few symbols. */
+static void fill(uint8_t *p, size_t n, bool compressible)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = compressible ? "abcab"[(i / (1 + rand_r(&seed) % 7)) % 5]
+				    : (uint8_t)rand_r(&seed);
+}
+
+static const uint32_t sizes[] = { 0, 1, 100, 4096, 65536 + 17, MAX_IN };
+
+/* Software CRC32C, bitwise: an independent reference. */
+static uint32_t crc32c_sw(const uint8_t *p, size_t n)
+{
+	uint32_t c = ~0u;
+
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78 & -(c & 1));
+	}
+	return ~c;
+}
+
+static void compression_interop(void)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int comp = 0; comp < 2; comp++) {
+			uint32_t n = sizes[i];
+			struct op op = { .alg = CMRDV_ALG_DEFLATE, .level = 6 };
+			struct cmr_done d;
+			uLongf rl;
+			int framing;
+
+			fill(ref, n, comp);
+			/* DEFLATE, three framings: device -> zlib. */
+			for (framing = 0; framing < 3; framing++) {
+				z_stream zs = {};
+				static const int wbits[] = { -15, 15, 31 };
+
+				op.dir = CMRDV_FORWARD;
+				op.flags = framing;
+				memcpy(src, ref, n);
+				d = run_ok(&op, n, MAX_OUT, "deflate");
+				vt_check(!inflateInit2(&zs, wbits[framing]), "zlib");
+				zs.next_in = dst;
+				zs.avail_in = d.byte_len;
+				zs.next_out = src;
+				zs.avail_out = MAX_IN;
+				vt_check(inflate(&zs, Z_FINISH) == Z_STREAM_END &&
+					 zs.total_out == n && !memcmp(src, ref, n),
+					 "zlib cannot read device deflate "
+					 "framing %d, %u B", framing, n);
+				inflateEnd(&zs);
+
+				/* zlib -> device. */
+				memset(&zs, 0, sizeof(zs));
+				vt_check(!deflateInit2(&zs, 9, Z_DEFLATED,
+						       wbits[framing], 8,
+						       Z_DEFAULT_STRATEGY), "z");
+				zs.next_in = ref;
+				zs.avail_in = n;
+				zs.next_out = src;
+				zs.avail_out = MAX_OUT;
+				vt_check(deflate(&zs, Z_FINISH) == Z_STREAM_END, "z");
+				op.dir = CMRDV_INVERSE;
+				d = run_ok(&op, zs.total_out, MAX_IN, "inflate");
+				vt_check(d.byte_len == n && !memcmp(dst, ref, n),
+					 "device cannot read zlib framing %d", framing);
+				deflateEnd(&zs);
+			}
+
+			/* LZ4 block format. */
+			op = (struct op){ .alg = CMRDV_ALG_LZ4 };
+			memcpy(src, ref, n);
+			d = run_ok(&op, n, MAX_OUT, "lz4");
+			vt_check(LZ4_decompress_safe((char *)dst, (char *)src,
+						     d.byte_len, MAX_IN) == (int)n &&
+				 !memcmp(src, ref, n), "liblz4 cannot read it");
+			rl = LZ4_compress_default((char *)ref, (char *)src, n,
+						  MAX_OUT);
+			vt_check(rl > 0, "LZ4_compress_default");
+			op.dir = CMRDV_INVERSE;
+			d = run_ok(&op, rl, MAX_IN, "lz4 decompress");
+			vt_check(d.byte_len == n && !memcmp(dst, ref, n),
+				 "device cannot read liblz4");
+
+			/* zstd frames. */
+			op = (struct op){ .alg = CMRDV_ALG_ZSTD, .level = 3 };
+			memcpy(src, ref, n);
+			d = run_ok(&op, n, MAX_OUT, "zstd");
+			vt_check(ZSTD_decompress(src, MAX_IN, dst, d.byte_len) == n &&
+				 !memcmp(src, ref, n), "libzstd cannot read it");
+			rl = ZSTD_compress(src, MAX_OUT, ref, n, 5);
+			vt_check(!ZSTD_isError(rl), "ZSTD_compress");
+			op.dir = CMRDV_INVERSE;
+			d = run_ok(&op, rl, MAX_IN, "zstd decompress");
+			vt_check(d.byte_len == n && !memcmp(dst, ref, n),
+				 "device cannot read libzstd");
+		}
+	}
+}
+
+static void crypto_interop(void)
+{
+	uint8_t key[64], iv[16] = { 9, 8, 7 }, tag[16];
+	int outl, tmp;
+
+	for (int i = 0; i < 64; i++)
+		key[i] = i * 7 + 3;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t n = sizes[i], aad = n > 100 ? 13 : 0;
+		struct op op = { .alg = CMRDV_ALG_AES_GCM };
+		EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+		struct cmr_done d;
+		uint8_t md[32];
+		unsigned int mdl;
+
+		fill(ref, n, false);
+		/* GCM: device == OpenSSL, and back. */
+		op.key = make_key(CMRDV_ALG_AES_GCM, key, 32);
+		memcpy(op.ca.iv, iv, 12);
+		op.ca.aad_len = aad;
+		memcpy(src, ref, n);
+		d = run_ok(&op, n, n - aad + 16, "gcm encrypt");
+		EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv);
+		EVP_EncryptUpdate(c, NULL, &tmp, ref, aad);
+		EVP_EncryptUpdate(c, src, &outl, ref + aad, n - aad);
+		EVP_EncryptFinal_ex(c, src + outl, &tmp);
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag);
+		vt_check(d.byte_len == n - aad + 16 &&
+			 !memcmp(dst, src, n - aad) &&
+			 !memcmp(dst + n - aad, tag, 16),
+			 "GCM differs from OpenSSL at %u B", n);
+		memcpy(src, ref, aad);
+		memcpy(src + aad, dst, n - aad + 16);
+		op.dir = CMRDV_INVERSE;
+		d = run_ok(&op, n + 16, n, "gcm decrypt");
+		vt_check(d.byte_len == n - aad && !memcmp(dst, ref + aad, n - aad),
+			 "GCM decrypt at %u B", n);
+		cmrdv_destroy_key(op.key);
+
+		/* XTS with 512-byte data units: each unit as OpenSSL does it. */
+		if (n >= 512 && n % 512 == 0) {
+			op = (struct op){ .alg = CMRDV_ALG_AES_XTS };
+			op.key = make_key(CMRDV_ALG_AES_XTS, key, 64);
+			op.ca.data_unit_size = 512;
+			op.ca.iv[0] = 5;
+			memcpy(src, ref, n);
+			d = run_ok(&op, n, n, "xts");
+			for (uint32_t u = 0; u < n / 512; u++) {
+				uint8_t tweak[16] = { (uint8_t)(5 + u),
+						      (uint8_t)((5 + u) >> 8),
+						      (uint8_t)((5 + u) >> 16) };
+
+				EVP_EncryptInit_ex(c, EVP_aes_256_xts(), NULL,
+						   key, tweak);
+				EVP_EncryptUpdate(c, src, &outl, ref + u * 512, 512);
+				vt_check(!memcmp(dst + u * 512, src, 512),
+					 "XTS unit %u differs from OpenSSL", u);
+			}
+			cmrdv_destroy_key(op.key);
+		}
+
+		/* SHA-256, HMAC, CRCs. */
+		memcpy(src, ref, n);
+		op = (struct op){ .alg = CMRDV_ALG_SHA256 };
+		d = run_ok(&op, n, 0, "sha256");
+		SHA256(ref, n, md);
+		vt_check(!memcmp(d.result, md, 32), "SHA-256 at %u B", n);
+		op.alg = CMRDV_ALG_HMAC_SHA256;
+		op.key = make_key(op.alg, key, 40);
+		d = run_ok(&op, n, 0, "hmac");
+		HMAC(EVP_sha256(), key, 40, ref, n, md, &mdl);
+		vt_check(!memcmp(d.result, md, 32), "HMAC at %u B", n);
+		cmrdv_destroy_key(op.key);
+		op = (struct op){ .alg = CMRDV_ALG_CRC32 };
+		d = run_ok(&op, n, 0, "crc32");
+		vt_check(d.result_len == 4 &&
+			 (uint32_t)(d.result[0] | d.result[1] << 8 |
+				    d.result[2] << 16 | (uint32_t)d.result[3] << 24) ==
+			 (uint32_t)crc32(0, ref, n), "CRC32 at %u B", n);
+		op.alg = CMRDV_ALG_CRC32C;
+		d = run_ok(&op, n, 0, "crc32c");
+		vt_check((uint32_t)(d.result[0] | d.result[1] << 8 |
+				    d.result[2] << 16 | (uint32_t)d.result[3] << 24) ==
+			 crc32c_sw(ref, n), "CRC32C at %u B", n);
+		EVP_CIPHER_CTX_free(c);
+	}
+}
+
+/* A large input split at random points into many WRs: one valid stream. */
+static void streams(void)
+{
+	uint32_t n = MAX_IN, off, piece, out = 0;
+	struct cmrdv_stream_init_attr a = { .alg = CMRDV_ALG_DEFLATE,
+					    .dir = CMRDV_FORWARD, .level = 6,
+					    .flags = CMRDV_DEFLATE_GZIP };
+	struct op op = {};
+	uint8_t *whole = malloc(MAX_OUT);
+	struct cmr_done d;
+	z_stream zs = {};
+
+	fill(ref, n, true);
+	for (int alg = 0; alg < 2; alg++) {
+		a.alg = alg ? CMRDV_ALG_ZSTD : CMRDV_ALG_DEFLATE;
+		a.flags = alg ? 0 : CMRDV_DEFLATE_GZIP;
+		a.dir = CMRDV_FORWARD;
+		op.stream = cmrdv_create_stream(s.pd, &a);
+		vt_check(op.stream, "create_stream");
+		for (off = 0, out = 0; off < n; off += piece) {
+			piece = 1 + rand_r(&seed) % (200 << 10);
+			if (piece > n - off)
+				piece = n - off;
+			op.flags = off + piece == n ? CMRDV_STREAM_END : 0;
+			memcpy(src, ref + off, piece);
+			d = run_ok(&op, piece, MAX_OUT - out, "stream");
+			memcpy(whole + out, dst, d.byte_len);
+			out += d.byte_len;
+		}
+		cmrdv_destroy_stream(op.stream);
+		if (alg) {
+			vt_check(ZSTD_decompress(src, MAX_IN, whole, out) == n &&
+				 !memcmp(src, ref, n), "libzstd: stream invalid");
+		} else {
+			memset(&zs, 0, sizeof(zs));
+			inflateInit2(&zs, 31);
+			zs.next_in = whole;
+			zs.avail_in = out;
+			zs.next_out = src;
+			zs.avail_out = MAX_IN;
+			vt_check(inflate(&zs, Z_FINISH) == Z_STREAM_END &&
+				 zs.total_out == n && !memcmp(src, ref, n),
+				 "zlib: the gzip stream is invalid");
+			inflateEnd(&zs);
+		}
+
+		/* Decompression stream fed at random split points. */
+		a.dir = CMRDV_INVERSE;
+		op.stream = cmrdv_create_stream(s.pd, &a);
+		vt_check(op.stream, "create_stream inverse");
+		uint32_t produced = 0, total = out;
+		for (off = 0; off < total; off += piece) {
+			piece = 1 + rand_r(&seed) % 5000;
+			if (piece > total - off)
+				piece = total - off;
+			op.flags = off + piece == total ? CMRDV_STREAM_END : 0;
+			memcpy(src, whole + off, piece);
+			d = run_ok(&op, piece, MAX_IN, "stream inverse");
+			vt_check(produced + d.byte_len <= n &&
+				 !memcmp(dst, ref + produced, d.byte_len),
+				 "stream inverse output");
+			produced += d.byte_len;
+		}
+		vt_check(produced == n && (d.result[0] & 1),
+			 "stream inverse ended at %u of %u", produced, n);
+		cmrdv_destroy_stream(op.stream);
+	}
+	free(whole);
+}
+
+/* Each error status; data errors leave the QP usable. */
+static void errors(void)
+{
+	struct op op = { .alg = CMRDV_ALG_MEMCPY };
+	struct cmr_done d;
+	uint8_t key[32] = { 1 };
+
+	fill(src, 4096, false);
+	d = run(&op, 4096, 100);
+	vt_check(d.status == IBV_WC_LOC_LEN_ERR &&
+		 d.vendor_err == CMRDV_ERR_DST_TOO_SMALL, "dst too small: %s",
+		 cmr_done_error(&d));
+	run_ok(&op, 10, 10, "QP usable after a data error");
+
+	op = (struct op){ .alg = CMRDV_ALG_DEFLATE, .dir = CMRDV_INVERSE };
+	memset(src, 0xff, 100);
+	d = run(&op, 100, 4096);
+	vt_check(d.status == IBV_WC_GENERAL_ERR &&
+		 d.vendor_err == CMRDV_ERR_CORRUPT_INPUT, "corrupt input: %s",
+		 cmr_done_error(&d));
+
+	op = (struct op){ .alg = CMRDV_ALG_AES_GCM, .dir = CMRDV_FORWARD };
+	op.key = make_key(CMRDV_ALG_AES_GCM, key, 32);
+	fill(src, 64, false);
+	d = run_ok(&op, 64, 80, "gcm");
+	memcpy(src, dst, 80);
+	src[79] ^= 1;
+	op.dir = CMRDV_INVERSE;
+	memset(dst, 0xaa, 64);
+	d = run(&op, 80, 64);
+	vt_check(d.status == IBV_WC_GENERAL_ERR &&
+		 d.vendor_err == CMRDV_ERR_AUTH_FAILED, "auth failure: %s",
+		 cmr_done_error(&d));
+	for (int i = 0; i < 64; i++)
+		vt_check(dst[i] == 0 || dst[i] == 0xaa,
+			 "plaintext of a forged message was released");
+	cmrdv_destroy_key(op.key);
+	run_ok(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 8, 8, "usable");
+}
+
+static void drop_mrs(void)
+{
+	for (int k = 0; k < NUM_KINDS; k++) {
+		if (mrs[k][1] && mrs[k][1] != mrs[k][0])
+			ibv_dereg_mr(mrs[k][1]);
+		if (mrs[k][0])
+			ibv_dereg_mr(mrs[k][0]);
+		mrs[k][0] = mrs[k][1] = NULL;
+	}
+}
+
+/* Malformed WRs move the QP to ERR: each gets a fresh session. */
+static void malformed(void)
+{
+	struct op op = { .alg = CMRDV_ALG_AES_GCM };
+	struct cmrdv_key *key;
+	struct ibv_mr *ro;
+	uint8_t k[32] = { 2 };
+	struct cmr_done d;
+
+	/* A key of another algorithm: libcmr refuses the batch itself. */
+	key = make_key(CMRDV_ALG_HMAC_SHA256, k, 32);
+	ibv_wr_start(s.qpx);
+	cmrdv_wr_encrypt(s.dqp, key, &op.ca);
+	ibv_wr_set_sge(s.qpx, mrs[kind][0]->lkey, (uintptr_t)src, 64);
+	cmrdv_wr_set_dst_sge(s.dqp, mrs[kind][1]->lkey, (uintptr_t)dst, 80);
+	vt_check(ibv_wr_complete(s.qpx) == EINVAL, "wrong-algorithm key accepted");
+	cmrdv_destroy_key(key);
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* A destination the MR does not cover. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, 64);
+	kind = PINNED;
+	d = run(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 128, 128);
+	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "dst outside MR: %s",
+		 cmr_done_error(&d));
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* A read-only destination MR. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	ro = ibv_reg_mr(s.pd, dst, MAX_OUT, 0);
+	vt_check(ro, "reg ro");
+	mrs[PINNED][1] = ro;
+	d = run(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 16, 16);
+	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "read-only dst: %s",
+		 cmr_done_error(&d));
+	drop_mrs();
+	cmr_session_close(&s);
+}
+
+int main(void)
+{
+	struct ibv_device_attr_ex attr = {};
+	int k;
+
+	src = malloc(MAX_OUT);
+	dst = malloc(MAX_OUT);
+	ref = malloc(MAX_OUT);
+	cmr_session_open(&s, vt_dev(), 8);
+	vt_check(!ibv_query_device_ex(s.ctx, NULL, &attr), "query");
+	for (k = 0; k < NUM_KINDS; k++) {
+		int odp = k == PINNED ? 0 : IBV_ACCESS_ON_DEMAND;
+		int rw = IBV_ACCESS_LOCAL_WRITE | odp;
+
+		if (odp && !(attr.odp_caps.general_caps & IBV_ODP_SUPPORT))
+			vt_die("device reports no ODP");
+		if (k == IMPLICIT) {
+			mrs[k][0] = ibv_reg_mr(s.pd, NULL, SIZE_MAX, rw);
+			mrs[k][1] = mrs[k][0];
+		} else {
+			mrs[k][0] = ibv_reg_mr(s.pd, src, MAX_OUT, rw);
+			mrs[k][1] = ibv_reg_mr(s.pd, dst, MAX_OUT, rw);
+		}
+		vt_check(mrs[k][0] && mrs[k][1], "%s MR", kind_name[k]);
+	}
+
+	kind = PINNED;
+	gcm_vectors();
+	digest_vectors();
+	for (kind = 0; kind < NUM_KINDS; kind++) {
+		compression_interop();
+		crypto_interop();
+	}
+	kind = ODP;
+	streams();
+	kind = PINNED;
+	errors();
+	malformed();
+	printf("%d compute WRs checked\n", checks);
+	return 0;
+}
