@@ -59,11 +59,15 @@ enum cmr_limits {
 	CMR_MAX_SQ_POLL_THREADS = 64,
 };
 
-/* Doorbell system calls (uverbs commands and the fast doorbell alike). */
+/*
+ * Doorbell system calls (uverbs commands and the fast doorbell alike), per
+ * CPU: a shared counter would bounce its cache line between the CPUs of
+ * two processes ringing each other's QPs, on every message.
+ */
 struct cmr_db_stats {
-	atomic64_t sq;
-	atomic64_t rq;
-	atomic64_t srq;
+	u64 sq;
+	u64 rq;
+	u64 srq;
 };
 
 struct cmr_odp_stats {
@@ -144,7 +148,7 @@ struct cmr_dev {
 	u32 srq_next;
 
 	struct cmr_odp_stats odp;
-	struct cmr_db_stats db;
+	struct cmr_db_stats __percpu *db;
 };
 
 /* The fast doorbell of a user context (see cmr-abi.h). */

@@ -7,6 +7,7 @@
  */
 #include <linux/module.h>
 #include <linux/nospec.h>
+#include <linux/percpu.h>
 #include <linux/slab.h>
 
 #include "cmr_loc.h"
@@ -165,9 +166,25 @@ static const struct attribute_group cmr_odp_group = {
 };
 
 /* Doorbell system calls: with SQ pollers awake, sq stays still. */
-CMR_STAT(db, sq);
-CMR_STAT(db, rq);
-CMR_STAT(db, srq);
+#define CMR_DB_STAT(name)						\
+static ssize_t db_##name##_show(struct device *device,			\
+				struct device_attribute *attr, char *buf) \
+{									\
+	struct cmr_dev *dev = rdma_device_to_drv_device(device,	\
+						struct cmr_dev, ibdev);	\
+	u64 sum = 0;							\
+	int cpu;							\
+									\
+	for_each_possible_cpu(cpu)					\
+		sum += per_cpu_ptr(dev->db, cpu)->name;			\
+	return sysfs_emit(buf, "%llu\n", sum);				\
+}									\
+static struct device_attribute dev_attr_db_##name =			\
+	__ATTR(name, 0444, db_##name##_show, NULL)
+
+CMR_DB_STAT(sq);
+CMR_DB_STAT(rq);
+CMR_DB_STAT(srq);
 
 static struct attribute *cmr_db_attrs[] = {
 	&dev_attr_db_sq.attr,
@@ -264,9 +281,14 @@ static struct cmr_dev *cmr_dev_add(u32 index)
 		return ERR_PTR(-ENOMEM);
 
 	cdev->index = index;
+	cdev->db = alloc_percpu(struct cmr_db_stats);
+	if (!cdev->db) {
+		err = -ENOMEM;
+		goto err_dealloc;
+	}
 	err = cmr_index_init(&cdev->qps, CMR_MIN_QPN, CMR_MAX_QPN);
 	if (err)
-		goto err_dealloc;
+		goto err_free_db;
 	err = cmr_index_init(&cdev->mrs, 1, CMR_MAX_MR_INDEX);
 	if (err)
 		goto err_destroy_qps;
@@ -305,6 +327,8 @@ err_destroy_mrs:
 	cmr_index_destroy(&cdev->mrs);
 err_destroy_qps:
 	cmr_index_destroy(&cdev->qps);
+err_free_db:
+	free_percpu(cdev->db);
 err_dealloc:
 	ib_dealloc_device(&cdev->ibdev);
 	return ERR_PTR(err);
@@ -318,6 +342,7 @@ static void cmr_dev_remove(struct cmr_dev *cdev)
 	cmr_index_destroy(&cdev->mrs);
 	xa_destroy(&cdev->ah_xa);
 	xa_destroy(&cdev->srq_xa);
+	free_percpu(cdev->db);
 	ib_dealloc_device(&cdev->ibdev);
 }
 

@@ -492,7 +492,7 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
  */
 void cmr_sq_doorbell(struct cmr_qp *qp)
 {
-	atomic64_inc(&qp->dev->db.sq);
+	this_cpu_inc(qp->dev->db->sq);
 	if (qp->sqp)
 		cmr_sqp_kick(qp->sqp);
 	else
@@ -519,7 +519,7 @@ int cmr_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
-	atomic64_inc(&qp->dev->db.rq);
+	this_cpu_inc(qp->dev->db->rq);
 	if (!qp->srq)
 		cmr_rq_doorbell(&qp->rq, qp);
 	return 0;

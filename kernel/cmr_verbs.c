@@ -186,7 +186,7 @@ static long cmr_db_ioctl(struct file *file, unsigned int cmd,
 		} else if (cmd == CMR_IOCTL_DB_SQ) {
 			cmr_sq_doorbell(qp);
 		} else {
-			atomic64_inc(&qp->dev->db.rq);
+			this_cpu_inc(qp->dev->db->rq);
 			if (!qp->srq)
 				cmr_rq_doorbell(&qp->rq, qp);
 		}
@@ -197,7 +197,7 @@ static long cmr_db_ioctl(struct file *file, unsigned int cmd,
 		if (!srq)
 			return -EINVAL;
 		if (srq->uc->db == db) {
-			atomic64_inc(&to_cmr_dev(srq->ibsrq.device)->db.srq);
+			this_cpu_inc(to_cmr_dev(srq->ibsrq.device)->db->srq);
 			cmr_rq_doorbell(&srq->rq, NULL);
 		} else {
 			ret = -EINVAL;
@@ -771,7 +771,7 @@ int cmr_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
-	atomic64_inc(&to_cmr_dev(ibsrq->device)->db.srq);
+	this_cpu_inc(to_cmr_dev(ibsrq->device)->db->srq);
 	cmr_rq_doorbell(&to_cmr_srq(ibsrq)->rq, NULL);
 	return 0;
 }
