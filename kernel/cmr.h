@@ -316,16 +316,24 @@ struct cmr_qp {
 	struct cmr_cq *scq;
 	struct cmr_cq *rcq;
 	struct cmr_srq *srq;
-	struct cmr_rq rq;		/* own RQ unless srq */
 	bool sq_sig_all;
 	u32 max_send_sge;
 	u32 max_inline;
 
 	/*
+	 * Own RQ unless srq.  The engines of our peers write it for every
+	 * message they deliver to us while ours writes the SQ state below
+	 * for every message we send: separate cache lines, or a ping-pong
+	 * between two CPUs bounces one line back and forth.  The fields
+	 * above, which peers read, change rarely (modify_qp, RNR waits).
+	 */
+	struct cmr_rq rq ____cacheline_aligned_in_smp;
+
+	/*
 	 * Serialises execution of this QP's SQ: protects sq.index (the
 	 * consumer), the scratch buffers below, the RNR state and dead.
 	 */
-	struct mutex sq_mutex;
+	struct mutex sq_mutex ____cacheline_aligned_in_smp;
 	struct cmr_queue sq;
 	bool dead;			/* being destroyed: run nothing */
 	void *wqe;			/* private copy of the SQ entry */
