@@ -224,9 +224,16 @@ struct cmr_ah {
 
 struct cmr_cq {
 	struct ib_cq ibcq;
-	/* Protects q.index (the producer), notify and overflow. */
+	/* Protects q.index (the producer), consumer, notify and overflow. */
 	spinlock_t lock;
 	struct cmr_queue q;
+	/*
+	 * The ring's consumer index as last read.  It only moves forward, so
+	 * while q.index - consumer < num_entries there is room, and the
+	 * ring's consumer (a line user space writes on every poll) is read
+	 * again only when the CQ looks full.
+	 */
+	u32 consumer;
 	u8 notify;		/* 0, IB_CQ_SOLICITED or IB_CQ_NEXT_COMP */
 	bool overflow;		/* CQ_ERR already reported */
 };
@@ -241,6 +248,13 @@ struct cmr_rq {
 	 */
 	struct mutex lock;
 	struct cmr_queue q;
+	/*
+	 * The ring's producer index as last read and found sane.  WQEs below
+	 * it stay posted until we consume them, so the ring's producer (a
+	 * line user space writes on every post) is read again only when
+	 * those are used up.  Reset with q.index.
+	 */
+	u32 producer;
 	u32 max_sge;
 	struct list_head waiters;	/* requesters stalled by RNR */
 	struct cmr_srq *srq;		/* owner if this is an SRQ */

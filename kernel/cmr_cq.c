@@ -28,7 +28,11 @@ bool cmr_cq_post(struct cmr_cq *cq, const struct cmr_cqe *cqe,
 	u32 used;
 
 	spin_lock(&cq->lock);
-	used = cq->q.index - cmr_queue_user_consumer(&cq->q);
+	used = cq->q.index - cq->consumer;
+	if (unlikely(used >= cq->q.num_entries)) {
+		cq->consumer = cmr_queue_user_consumer(&cq->q);
+		used = cq->q.index - cq->consumer;
+	}
 	if (unlikely(used >= cq->q.num_entries)) {
 		/* Full, or user space wrote a consumer beyond our producer. */
 		overflow = !cq->overflow;
@@ -72,6 +76,7 @@ void cmr_cq_clean(struct cmr_cq *cq, u32 qpn)
 		spin_unlock(&cq->lock);
 		return;		/* a garbage consumer: nothing to clean */
 	}
+	cq->consumer = cons;
 	for (i = w = cons; i != cq->q.index; i++) {
 		cqe = cmr_queue_slot(&cq->q, i);
 		if (READ_ONCE(cqe->qp_num) == qpn)

@@ -363,17 +363,19 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	bool dst_fault, limit = false, solicited;
 	unsigned int nseg = 0;
 	const u8 *slot;
-	u32 prod, pending;
 	struct ib_grh grh;
 	struct cmr_seg gseg;
 	u64 room;
+	u32 prod;
 	int err;
 
 again:
 	mutex_lock(&rq->lock);
-	prod = cmr_queue_user_producer(&rq->q);
-	pending = cmr_queue_pending(&rq->q, prod);
-	if (unlikely(pending > rq->q.num_entries)) {
+	/* An armed SRQ limit counts what is posted: read it all. */
+	prod = rq->producer;
+	if (prod == rq->q.index || (rq->srq && rq->srq->limit))
+		prod = cmr_queue_user_producer(&rq->q);
+	if (unlikely(cmr_queue_pending(&rq->q, prod) > rq->q.num_entries)) {
 		mutex_unlock(&rq->lock);
 		if (rq->srq) {
 			struct ib_event ev = {
@@ -392,7 +394,8 @@ again:
 			x->status = IB_WC_REM_OP_ERR;
 		return CMR_EXEC_DONE;
 	}
-	if (!pending) {
+	rq->producer = prod;
+	if (prod == rq->q.index) {
 		if (ud_av) {		/* UD: no receive WQE, dropped */
 			mutex_unlock(&rq->lock);
 			return CMR_EXEC_DONE;

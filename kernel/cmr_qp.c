@@ -94,6 +94,7 @@ void cmr_qp_fatal(struct cmr_qp *qp)
 void cmr_rq_init(struct cmr_rq *rq, struct cmr_srq *srq)
 {
 	mutex_init(&rq->lock);
+	rq->producer = 0;
 	INIT_LIST_HEAD(&rq->waiters);
 	rq->srq = srq;
 }
@@ -160,6 +161,7 @@ static void cmr_rq_flush_locked(struct cmr_qp *qp)
 		cmr_cq_post(qp->rcq, &cqe, false);
 		q->index++;
 	}
+	qp->rq.producer = q->index;
 	cmr_queue_publish_consumer(q);
 	cmr_queue_set_flags(q, CMR_RING_NEED_WAKEUP);
 }
@@ -631,6 +633,7 @@ static void cmr_qp_start(struct cmr_qp *qp)
 	if (!qp->srq) {
 		mutex_lock(&qp->rq.lock);
 		qp->rq.q.index = cmr_queue_user_producer(&qp->rq.q);
+		qp->rq.producer = qp->rq.q.index;
 		cmr_queue_publish_consumer(&qp->rq.q);
 		mutex_unlock(&qp->rq.lock);
 	}

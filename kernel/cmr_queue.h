@@ -7,9 +7,11 @@
  *
  * The index the kernel owns lives in struct cmr_queue.index and is only
  * ever published to the ring, never read back from it.  The index user
- * space owns is read once per use with an acquire load and checked against
- * our own (a distance above num_entries is garbage).  Entries are copied
- * out of (or into) the ring once; nothing is trusted in between.
+ * space owns is read with an acquire load and checked against our own (a
+ * distance above num_entries is garbage); receive queues and CQs keep the
+ * last sane value and read the ring again only when it is used up (struct
+ * cmr_rq.producer, struct cmr_cq.consumer).  Entries are copied out of (or
+ * into) the ring once; nothing is trusted in between.
  */
 #ifndef CMR_QUEUE_H
 #define CMR_QUEUE_H

@@ -633,6 +633,7 @@ int cmr_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 	nq.ring->flags = cq->q.ring->flags;
 	oq = cq->q;
 	cq->q = nq;
+	cq->consumer = cons;
 	cq->overflow = false;
 	spin_unlock(&cq->lock);
 
