@@ -1098,18 +1098,17 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 /*
  * Run the SQ: execute posted WQEs in order until it is empty, the QP
  * cannot send, the head WQE waits for the peer (RNR), or budget WQEs ran
- * (the rest is left to the SQ's poller or worker).  sq_mutex held.
+ * (the rest is left to the SQ's poller or worker).  sq_mutex and
+ * cmr_srcu held.
  */
 static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 {
 	u32 pending;
 	enum ib_qp_state state;
 	bool expired = false;
-	int idx;
 
 	if (qp->dead)
 		return;
-	idx = srcu_read_lock(&cmr_srcu);
 	if (qp->rnr_peer) {
 		expired = qp->rnr_timing &&
 			  time_after_eq(jiffies, qp->rnr_deadline);
@@ -1142,18 +1141,25 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 		if (cmr_sq_execute_one(qp, &expired) == CMR_EXEC_WAIT)
 			break;
 	}
+}
+
+/* sq_mutex held (modify_qp). */
+void cmr_sq_run_locked(struct cmr_qp *qp)
+{
+	int idx = srcu_read_lock(&cmr_srcu);
+
+	cmr_sq_run(qp, qp->sq.num_entries);
 	srcu_read_unlock(&cmr_srcu, idx);
 }
 
-void cmr_sq_run_locked(struct cmr_qp *qp)
-{
-	cmr_sq_run(qp, qp->sq.num_entries);
-}
-
+/*
+ * A doorbell's context.  The caller holds cmr_srcu, under which it found
+ * qp (or holds a reference to it): one read-side section per doorbell.
+ */
 void cmr_qp_run_sq(struct cmr_qp *qp)
 {
 	mutex_lock(&qp->sq_mutex);
-	cmr_sq_run_locked(qp);
+	cmr_sq_run(qp, qp->sq.num_entries);
 	mutex_unlock(&qp->sq_mutex);
 }
 
@@ -1166,9 +1172,11 @@ void cmr_qp_run_sq(struct cmr_qp *qp)
 void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget)
 {
 	struct mem_cgroup *old = set_active_memcg(qp->memcg);
+	int idx = srcu_read_lock(&cmr_srcu);
 
 	mutex_lock(&qp->sq_mutex);
 	cmr_sq_run(qp, min(budget, qp->sq.num_entries));
 	mutex_unlock(&qp->sq_mutex);
+	srcu_read_unlock(&cmr_srcu, idx);
 	set_active_memcg(old);
 }

@@ -108,6 +108,7 @@ void cmr_rq_wake(struct cmr_rq *rq, bool direct)
 {
 	struct cmr_qp *batch[CMR_WAKE_BATCH], *qp;
 	unsigned int budget = 0, n, i;
+	int idx;
 
 	mutex_lock(&rq->lock);
 	list_for_each_entry(qp, &rq->waiters, rnr_entry)
@@ -129,10 +130,12 @@ void cmr_rq_wake(struct cmr_rq *rq, bool direct)
 		if (!n)
 			break;
 		mutex_unlock(&rq->lock);
+		idx = srcu_read_lock(&cmr_srcu);
 		for (i = 0; i < n; i++) {
 			cmr_qp_run_sq(batch[i]);
 			cmr_qp_put(batch[i]);
 		}
+		srcu_read_unlock(&cmr_srcu, idx);
 		mutex_lock(&rq->lock);
 	}
 	mutex_unlock(&rq->lock);
@@ -491,6 +494,7 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
  * The send doorbell (an empty POST_SEND or the fast doorbell): user space
  * published send WQEs while NEED_WAKEUP was set.  Run them here, or wake
  * the QP's poller thread, which asked for the doorbell before it slept.
+ * Caller holds cmr_srcu.
  */
 void cmr_sq_doorbell(struct cmr_qp *qp)
 {
@@ -504,11 +508,15 @@ void cmr_sq_doorbell(struct cmr_qp *qp)
 int cmr_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		  const struct ib_send_wr **bad_wr)
 {
+	int idx;
+
 	if (!ibqp->uobject) {
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
+	idx = srcu_read_lock(&cmr_srcu);
 	cmr_sq_doorbell(to_cmr_qp(ibqp));
+	srcu_read_unlock(&cmr_srcu, idx);
 	return 0;
 }
 
