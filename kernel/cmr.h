@@ -451,6 +451,67 @@ static inline u16 cmr_lid(const struct cmr_dev *dev)
 	return dev->index + 1;
 }
 
+/*
+ * The engine's lookups and checks, inline: they run for every WQE.
+ * Callers hold cmr_srcu.
+ */
+
+/*
+ * Registered devices by index (cmr_main.c).  Written at module load and
+ * unload only; the engine reads it to reach another device's QP table, and
+ * removal waits for a grace period before unregistering.
+ */
+extern struct cmr_dev __rcu *cmr_devs[CMR_MAX_DEVICES];
+
+static inline struct cmr_dev *cmr_dev_lookup(u32 index)
+{
+	if (index >= CMR_MAX_DEVICES)
+		return NULL;
+	return srcu_dereference(cmr_devs[array_index_nospec(index,
+							    CMR_MAX_DEVICES)],
+				&cmr_srcu);
+}
+
+/* The QP numbered qpn on device dev_index, or NULL. */
+static inline struct cmr_qp *cmr_qp_lookup(u32 dev_index, u32 qpn)
+{
+	struct cmr_dev *dev = cmr_dev_lookup(dev_index);
+
+	return dev ? cmr_index_lookup(&dev->qps, qpn) : NULL;
+}
+
+/* Can the QP receive in this state? */
+static inline bool cmr_qp_state_receives(enum ib_qp_state state)
+{
+	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
+	       state == IB_QPS_SQD || state == IB_QPS_SQE;
+}
+
+/* The MR with this key, or NULL. */
+static inline struct cmr_mr *cmr_mr_lookup(struct cmr_dev *dev, u32 key)
+{
+	struct cmr_mr *mr = cmr_index_lookup(&dev->mrs, key >> 8);
+
+	return mr && mr->key == key ? mr : NULL;
+}
+
+/*
+ * May [iova, iova + len) of mr be used by pd with these access rights?
+ * 0, -EACCES if the rights are missing, -EPERM for anything else.
+ */
+static inline int cmr_mr_check(struct cmr_mr *mr, struct ib_pd *pd, u64 iova,
+			       u64 len, int access)
+{
+	if (mr->ibmr.pd != pd || READ_ONCE(mr->invalid))
+		return -EPERM;
+	if (iova < mr->iova || len > mr->length ||
+	    iova - mr->iova > mr->length - len)
+		return -EPERM;
+	if ((mr->access & access) != access)
+		return -EACCES;
+	return 0;
+}
+
 /* The receive queue a QP consumes: its SRQ's or its own. */
 static inline struct cmr_rq *cmr_qp_rq(struct cmr_qp *qp)
 {

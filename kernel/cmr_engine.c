@@ -68,6 +68,18 @@ cmr_wqe_compute(const struct cmr_send_wqe *wqe)
 	return (const struct cmr_compute_params *)wqe->raw;
 }
 
+/*
+ * Copy num SGEs out of a ring entry: one, the common case, is a fixed-size
+ * copy the compiler inlines instead of a call.
+ */
+static inline void cmr_sges_copy(void *dst, const void *src, u32 num)
+{
+	if (num == 1)
+		memcpy(dst, src, sizeof(struct cmr_sge));
+	else if (num)
+		memcpy(dst, src, num * sizeof(struct cmr_sge));
+}
+
 /* Copy the head WQE out of the ring once; false if it is malformed. */
 static bool cmr_sq_fetch(struct cmr_qp *qp)
 {
@@ -89,7 +101,7 @@ static bool cmr_sq_fetch(struct cmr_qp *qp)
 	/* max_send_sge SGEs fit the stride and our copy of the WQE. */
 	if (nsge > qp->max_send_sge)
 		return false;
-	memcpy(wqe + 1, slot + sizeof(*wqe), nsge * sizeof(struct cmr_sge));
+	cmr_sges_copy(wqe + 1, slot + sizeof(*wqe), nsge);
 	return true;
 }
 
@@ -413,8 +425,7 @@ again:
 		rstatus = IB_WC_LOC_QP_OP_ERR;
 		goto consume;
 	}
-	memcpy(rwqe + 1, slot + sizeof(*rwqe),
-	       rwqe->num_sge * sizeof(struct cmr_sge));
+	cmr_sges_copy(rwqe + 1, slot + sizeof(*rwqe), rwqe->num_sge);
 
 	if (data) {
 		/* RDMA WRITE with immediate: the WQE only carries imm. */

@@ -11,8 +11,6 @@ struct uverbs_attr_bundle;
 
 /* cmr_main.c */
 extern struct workqueue_struct *cmr_wq;
-struct cmr_dev *cmr_dev_lookup(u32 index);
-struct cmr_qp *cmr_qp_lookup(u32 dev_index, u32 qpn);
 int cmr_index_alloc(struct cmr_index *ix, u32 *id);
 void cmr_index_set(struct cmr_index *ix, u32 id, void *obj);
 
@@ -82,7 +80,6 @@ int cmr_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 /* cmr_qp.c */
 void cmr_qp_put(struct cmr_qp *qp);
 void cmr_qp_event(struct cmr_qp *qp, enum ib_event_type type);
-bool cmr_qp_state_receives(enum ib_qp_state state);
 void cmr_qp_error(struct cmr_qp *qp, enum ib_event_type event);
 void cmr_qp_fatal(struct cmr_qp *qp);
 void cmr_rq_init(struct cmr_rq *rq, struct cmr_srq *srq);
@@ -111,9 +108,6 @@ void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget);
 void cmr_qp_compute_free(struct cmr_qp *qp);
 
 /* cmr_mr.c */
-struct cmr_mr *cmr_mr_lookup(struct cmr_dev *dev, u32 key);
-int cmr_mr_check(struct cmr_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
-		 int access);
 bool cmr_mr_invalidate(struct cmr_dev *dev, struct ib_pd *pd, u32 key,
 		       bool remote);
 int cmr_copy(void *bounce, struct cmr_seg *dst, unsigned int ndst,

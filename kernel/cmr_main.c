@@ -20,33 +20,11 @@ MODULE_PARM_DESC(num_devices, "number of cmr devices to register (1-16)");
 /* See cmr.h: the engine's read side. */
 struct srcu_struct cmr_srcu;
 
-/*
- * Registered devices by index.  Written at module load and unload only;
- * the engine reads it under cmr_srcu to reach another device's QP table,
- * and removal waits for a grace period before unregistering.
- */
-static struct cmr_dev __rcu *cmr_devs[CMR_MAX_DEVICES];
+/* See cmr.h: registered devices by index. */
+struct cmr_dev __rcu *cmr_devs[CMR_MAX_DEVICES];
 
 /* Runs QP work off the doorbell path (RNR timers, wake-ups, flushes). */
 struct workqueue_struct *cmr_wq;
-
-/* Caller holds cmr_srcu. */
-struct cmr_dev *cmr_dev_lookup(u32 index)
-{
-	if (index >= CMR_MAX_DEVICES)
-		return NULL;
-	return srcu_dereference(cmr_devs[array_index_nospec(index,
-							    CMR_MAX_DEVICES)],
-				&cmr_srcu);
-}
-
-/* The QP numbered qpn on device dev_index, or NULL; caller holds cmr_srcu. */
-struct cmr_qp *cmr_qp_lookup(u32 dev_index, u32 qpn)
-{
-	struct cmr_dev *dev = cmr_dev_lookup(dev_index);
-
-	return dev ? cmr_index_lookup(&dev->qps, qpn) : NULL;
-}
 
 /* Object tables */
 

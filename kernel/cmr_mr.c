@@ -23,31 +23,6 @@
 			 IB_ACCESS_ON_DEMAND | IB_ACCESS_HUGETLB |	  \
 			 IB_ACCESS_RELAXED_ORDERING)
 
-/* The MR with this key, or NULL; caller holds cmr_srcu. */
-struct cmr_mr *cmr_mr_lookup(struct cmr_dev *dev, u32 key)
-{
-	struct cmr_mr *mr = cmr_index_lookup(&dev->mrs, key >> 8);
-
-	return mr && mr->key == key ? mr : NULL;
-}
-
-/*
- * May [iova, iova + len) of mr be used by pd with these access rights?
- * 0, -EACCES if the rights are missing, -EPERM for anything else.
- */
-int cmr_mr_check(struct cmr_mr *mr, struct ib_pd *pd, u64 iova, u64 len,
-		 int access)
-{
-	if (mr->ibmr.pd != pd || READ_ONCE(mr->invalid))
-		return -EPERM;
-	if (iova < mr->iova || len > mr->length ||
-	    iova - mr->iova > mr->length - len)
-		return -EPERM;
-	if ((mr->access & access) != access)
-		return -EACCES;
-	return 0;
-}
-
 /*
  * LOCAL_INV and SEND_WITH_INV: the key stops working until the MR is
  * deregistered.  A remote peer may only invalidate keys that it could

@@ -48,13 +48,6 @@ void cmr_qp_event(struct cmr_qp *qp, enum ib_event_type type)
 		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
 }
 
-/* Can the QP receive in this state? */
-bool cmr_qp_state_receives(enum ib_qp_state state)
-{
-	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
-	       state == IB_QPS_SQD || state == IB_QPS_SQE;
-}
-
 /*
  * Move a QP to ERR from any context (its own engine, a peer's, a fatal
  * ring).  The flush runs in the QP's sq_work (or inline by its own
