@@ -106,10 +106,12 @@ static bool cmr_sq_fetch(struct cmr_qp *qp)
 }
 
 /*
- * Validate num SGEs against our MRs with the given access into seg;
- * zero-length SGEs are dropped.  *nseg and *len: what is left.
+ * Validate num SGEs (a private copy) against the MRs of owner's device and
+ * PD with the given access into seg: the requester's own SGEs, or the
+ * receive SGEs of the peer it delivers to.  Zero-length SGEs are dropped.
+ * *nseg and *len: what is left.
  */
-static enum ib_wc_status cmr_exec_sges(struct cmr_qp *qp,
+static enum ib_wc_status cmr_exec_sges(struct cmr_qp *owner,
 				       const struct cmr_sge *sge,
 				       unsigned int num, int access,
 				       struct cmr_seg *seg,
@@ -123,10 +125,10 @@ static enum ib_wc_status cmr_exec_sges(struct cmr_qp *qp,
 	for (i = 0; i < num; i++) {
 		if (!sge[i].length)
 			continue;
-		seg[n].mr = cmr_mr_lookup(qp->dev, sge[i].lkey);
+		seg[n].mr = cmr_mr_lookup(owner->dev, sge[i].lkey);
 		if (!seg[n].mr)
 			return IB_WC_LOC_PROT_ERR;
-		err = cmr_mr_check(seg[n].mr, qp->ibqp.pd, sge[i].addr,
+		err = cmr_mr_check(seg[n].mr, owner->ibqp.pd, sge[i].addr,
 				   sge[i].length, access);
 		if (err)	/* bad range or rights alike, as IB has it */
 			return IB_WC_LOC_PROT_ERR;
@@ -310,38 +312,6 @@ static void cmr_build_grh(struct ib_grh *grh, struct cmr_qp *qp,
 	grh->dgid = av->dgid;
 }
 
-/* Validate the receive WQE's buffers against the peer's MRs. */
-static enum ib_wc_status cmr_recv_segs(struct cmr_qp *qp,
-				       struct cmr_qp *peer, u32 num_sge,
-				       unsigned int *nseg, u64 *room)
-{
-	const struct cmr_sge *sge =
-		(const struct cmr_sge *)((struct cmr_recv_wqe *)qp->recv_wqe + 1);
-	struct cmr_seg *seg = qp->rsegs;
-	unsigned int i, n = 0;
-	int err;
-
-	*nseg = 0;
-	*room = 0;
-	for (i = 0; i < num_sge; i++) {
-		if (!sge[i].length)
-			continue;
-		seg[n].mr = cmr_mr_lookup(peer->dev, sge[i].lkey);
-		if (!seg[n].mr)
-			return IB_WC_LOC_PROT_ERR;
-		err = cmr_mr_check(seg[n].mr, peer->ibqp.pd, sge[i].addr,
-				   sge[i].length, IB_ACCESS_LOCAL_WRITE);
-		if (err)	/* bad range or rights alike, as IB has it */
-			return IB_WC_LOC_PROT_ERR;
-		seg[n].iova = sge[i].addr;
-		seg[n].len = sge[i].length;
-		n++;
-		*room += sge[i].length;
-	}
-	*nseg = n;
-	return IB_WC_SUCCESS;
-}
-
 /* Drop the first skip bytes of a scatter list (the UD GRH space). */
 static void cmr_seg_skip(struct cmr_seg *seg, unsigned int n, u32 skip)
 {
@@ -451,7 +421,9 @@ again:
 
 	cqe.opcode = IB_WC_RECV;
 	cqe.byte_len = x->len + hdr;
-	rstatus = cmr_recv_segs(qp, peer, rwqe->num_sge, &nseg, &room);
+	rstatus = cmr_exec_sges(peer, (const struct cmr_sge *)(rwqe + 1),
+				rwqe->num_sge, IB_ACCESS_LOCAL_WRITE, qp->rsegs,
+				&nseg, &room);
 	if (rstatus == IB_WC_SUCCESS && room < x->len + hdr)
 		rstatus = IB_WC_LOC_LEN_ERR;
 	if (rstatus == IB_WC_SUCCESS && ud_av &&
