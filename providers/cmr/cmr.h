@@ -46,20 +46,13 @@ struct cmr_cq {
 	struct cmr_cqe *cur;
 };
 
-/* The empty command that wakes the kernel for one work queue. */
-union cmr_doorbell {
-	struct {
-		struct ibv_post_send cmd;
-		struct ib_uverbs_post_send_resp resp;
-	} send;
-	struct {
-		struct ibv_post_recv cmd;
-		struct ib_uverbs_post_recv_resp resp;
-	} recv;
-	struct {
-		struct ibv_post_srq_recv cmd;
-		struct ib_uverbs_post_srq_recv_resp resp;
-	} srq;
+/*
+ * The empty command that wakes the kernel for one work queue.  POST_SEND,
+ * POST_RECV and POST_SRQ_RECV share this layout (qp.c checks).
+ */
+struct cmr_doorbell {
+	struct ibv_post_send cmd;
+	struct ib_uverbs_post_send_resp resp;
 };
 
 /* A work queue: the ring, its producer lock and the doorbell. */
@@ -68,8 +61,7 @@ struct cmr_wq {
 	struct cmr_queue q;
 	uint32_t max_sge;
 	uint32_t max_inline;		/* SQ only */
-	union cmr_doorbell db;
-	size_t db_size;
+	struct cmr_doorbell db;
 	unsigned int fast_db;		/* CMR_IOCTL_DB_*, 0: none */
 	uint32_t fast_db_num;		/* QPN or SRQ number */
 };

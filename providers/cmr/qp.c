@@ -50,43 +50,40 @@ enum {
 
 /* Doorbells */
 
-static void cmr_db_init_send(struct cmr_wq *wq, uint32_t qp_handle)
+#define CMR_SAME_FIELD(a, fa, b, fb)					\
+	(offsetof(struct a, fa) == offsetof(struct b, fb) &&		\
+	 sizeof(((struct a *)0)->fa) == sizeof(((struct b *)0)->fb))
+
+static_assert(sizeof(struct ibv_post_recv) == sizeof(struct ibv_post_send) &&
+	      sizeof(struct ibv_post_srq_recv) == sizeof(struct ibv_post_send) &&
+	      CMR_SAME_FIELD(ibv_post_recv, response, ibv_post_send, response) &&
+	      CMR_SAME_FIELD(ibv_post_recv, qp_handle, ibv_post_send, qp_handle) &&
+	      CMR_SAME_FIELD(ibv_post_recv, wqe_size, ibv_post_send, wqe_size) &&
+	      CMR_SAME_FIELD(ibv_post_srq_recv, response, ibv_post_send, response) &&
+	      CMR_SAME_FIELD(ibv_post_srq_recv, srq_handle, ibv_post_send, qp_handle) &&
+	      CMR_SAME_FIELD(ibv_post_srq_recv, wqe_size, ibv_post_send, wqe_size) &&
+	      sizeof(struct ib_uverbs_post_recv_resp) ==
+		      sizeof(struct ib_uverbs_post_send_resp) &&
+	      sizeof(struct ib_uverbs_post_srq_recv_resp) ==
+		      sizeof(struct ib_uverbs_post_send_resp),
+	      "the post commands differ: one doorbell layout cannot ring them all");
+
+/*
+ * The uverbs doorbell of a work queue: command is POST_SEND, POST_RECV or
+ * POST_SRQ_RECV, handle the QP's or the SRQ's, wqe_size that of one of its
+ * WRs (none is passed).  The fast doorbell is set by the caller.
+ */
+static void cmr_db_init(struct cmr_wq *wq, uint32_t command, uint32_t handle,
+			uint32_t wqe_size)
 {
-	struct ibv_post_send *cmd = &wq->db.send.cmd;
+	struct ibv_post_send *cmd = &wq->db.cmd;
 
-	cmd->hdr.command = IB_USER_VERBS_CMD_POST_SEND;
+	cmd->hdr.command = command;
 	cmd->hdr.in_words = sizeof(*cmd) / 4;
-	cmd->hdr.out_words = sizeof(wq->db.send.resp) / 4;
-	cmd->response = (uintptr_t)&wq->db.send.resp;
-	cmd->qp_handle = qp_handle;
-	cmd->wqe_size = sizeof(struct ib_uverbs_send_wr);
-	wq->db_size = sizeof(*cmd);
-}
-
-static void cmr_db_init_recv(struct cmr_wq *wq, uint32_t qp_handle)
-{
-	struct ibv_post_recv *cmd = &wq->db.recv.cmd;
-
-	cmd->hdr.command = IB_USER_VERBS_CMD_POST_RECV;
-	cmd->hdr.in_words = sizeof(*cmd) / 4;
-	cmd->hdr.out_words = sizeof(wq->db.recv.resp) / 4;
-	cmd->response = (uintptr_t)&wq->db.recv.resp;
-	cmd->qp_handle = qp_handle;
-	cmd->wqe_size = sizeof(struct ib_uverbs_recv_wr);
-	wq->db_size = sizeof(*cmd);
-}
-
-static void cmr_db_init_srq(struct cmr_wq *wq, uint32_t srq_handle)
-{
-	struct ibv_post_srq_recv *cmd = &wq->db.srq.cmd;
-
-	cmd->hdr.command = IB_USER_VERBS_CMD_POST_SRQ_RECV;
-	cmd->hdr.in_words = sizeof(*cmd) / 4;
-	cmd->hdr.out_words = sizeof(wq->db.srq.resp) / 4;
-	cmd->response = (uintptr_t)&wq->db.srq.resp;
-	cmd->srq_handle = srq_handle;
-	cmd->wqe_size = sizeof(struct ib_uverbs_recv_wr);
-	wq->db_size = sizeof(*cmd);
+	cmd->hdr.out_words = sizeof(wq->db.resp) / 4;
+	cmd->response = (uintptr_t)&wq->db.resp;
+	cmd->qp_handle = handle;
+	cmd->wqe_size = wqe_size;
 }
 
 /*
@@ -101,7 +98,7 @@ static int cmr_wq_kick(struct ibv_context *ibctx, struct cmr_wq *wq)
 	if (to_cmr_ctx(ibctx)->db_fd >= 0 && wq->fast_db)
 		return ioctl(to_cmr_ctx(ibctx)->db_fd, wq->fast_db,
 			     (unsigned long)wq->fast_db_num) ? errno : 0;
-	if (write(ibctx->cmd_fd, &wq->db, wq->db_size) < 0)
+	if (write(ibctx->cmd_fd, &wq->db.cmd, sizeof(wq->db.cmd)) < 0)
 		return errno;
 	return 0;
 }
@@ -1089,12 +1086,14 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 		}
 		qp->compute = true;
 	}
-	cmr_db_init_send(&qp->sq, qp->vqp.qp.handle);
+	cmr_db_init(&qp->sq, IB_USER_VERBS_CMD_POST_SEND, qp->vqp.qp.handle,
+		    sizeof(struct ib_uverbs_send_wr));
 	qp->sq.fast_db = CMR_IOCTL_DB_SQ;
 	qp->sq.fast_db_num = qp->vqp.qp.qp_num;
+	cmr_db_init(&qp->rq, IB_USER_VERBS_CMD_POST_RECV, qp->vqp.qp.handle,
+		    sizeof(struct ib_uverbs_recv_wr));
 	qp->rq.fast_db = CMR_IOCTL_DB_RQ;
 	qp->rq.fast_db_num = qp->vqp.qp.qp_num;
-	cmr_db_init_recv(&qp->rq, qp->vqp.qp.handle);
 	qp->sq_sig_all = attr->sq_sig_all;
 
 	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
@@ -1211,7 +1210,8 @@ struct ibv_srq *cmr_create_srq(struct ibv_pd *pd,
 	srq->rq.max_sge = min_t(uint32_t, srq->rq.max_sge, attr->attr.max_sge);
 	attr->attr.max_sge = srq->rq.max_sge;
 	srq->srq_num = resp.srq_num;
-	cmr_db_init_srq(&srq->rq, srq->vsrq.srq.handle);
+	cmr_db_init(&srq->rq, IB_USER_VERBS_CMD_POST_SRQ_RECV,
+		    srq->vsrq.srq.handle, sizeof(struct ib_uverbs_recv_wr));
 	srq->rq.fast_db = CMR_IOCTL_DB_SRQ;
 	srq->rq.fast_db_num = srq->srq_num;
 	return &srq->vsrq.srq;
