@@ -129,6 +129,19 @@ static void cmr_wq_fini(struct cmr_wq *wq)
 	pthread_spin_destroy(&wq->lock);
 }
 
+/*
+ * An SGE list into a WQE (the layouts match): one SGE, the common case, is
+ * a fixed-size copy the compiler inlines instead of a call.
+ */
+static inline void cmr_wqe_copy_sges(void *dst, const struct ibv_sge *sg_list,
+				     size_t num_sge)
+{
+	if (num_sge == 1)
+		memcpy(dst, sg_list, sizeof(struct cmr_sge));
+	else if (num_sge)
+		memcpy(dst, sg_list, num_sge * sizeof(struct cmr_sge));
+}
+
 /* Receive WQEs (RQ and SRQ) */
 
 /* Caller holds wq->lock. */
@@ -146,9 +159,7 @@ static int cmr_post_one_recv(struct cmr_wq *wq, struct ibv_recv_wr *wr,
 	wqe->wr_id = wr->wr_id;
 	wqe->num_sge = wr->num_sge;
 	wqe->reserved = 0;
-	if (wr->num_sge)
-		memcpy(wqe + 1, wr->sg_list,
-		       wr->num_sge * sizeof(struct cmr_sge));
+	cmr_wqe_copy_sges(wqe + 1, wr->sg_list, wr->num_sge);
 	return 0;
 }
 
@@ -273,8 +284,7 @@ static int cmr_wqe_set_sge_list(struct cmr_qp *qp, struct cmr_send_wqe *wqe,
 	wqe->flags &= ~CMR_WQE_INLINE;
 	wqe->inline_len = 0;
 	wqe->num_sge = num_sge;
-	if (num_sge)
-		memcpy(wqe + 1, sg_list, num_sge * sizeof(struct cmr_sge));
+	cmr_wqe_copy_sges(wqe + 1, sg_list, num_sge);
 	return 0;
 }
 
