@@ -38,12 +38,24 @@ struct cmr_ah {
 	uint32_t ah_num;
 };
 
+struct cmr_qp;
+
 struct cmr_cq {
 	struct verbs_cq vcq;
-	pthread_spinlock_t lock;	/* the ring's consumer side */
+	/* The ring's consumer side and the recv_* fields. */
+	pthread_spinlock_t lock;
 	struct cmr_queue q;
 	/* Extended polling: the CQE between start_poll and end_poll. */
 	struct cmr_cqe *cur;
+	/*
+	 * recv_qp: the QP that takes its receive completions here, while it
+	 * is the only QP that does and has its own RQ (else NULL).  Polling
+	 * counts them in its rq.recv_done, skipping the recv_skip CQEs that
+	 * were in the ring before it existed.
+	 */
+	struct cmr_qp *recv_qp;
+	uint32_t recv_users;		/* QPs with this CQ as recv_cq */
+	uint32_t recv_skip;
 };
 
 /*
@@ -64,6 +76,12 @@ struct cmr_wq {
 	struct cmr_doorbell db;
 	unsigned int fast_db;		/* CMR_IOCTL_DB_*, 0: none */
 	uint32_t fast_db_num;		/* QPN or SRQ number */
+	/*
+	 * A QP's RQ: receive completions polled so far (see struct cmr_cq's
+	 * recv_qp), a lower bound of the kernel's consumer index that lives
+	 * in our cache.  Written under the CQ's lock, read under ours.
+	 */
+	uint32_t recv_done;
 };
 
 struct cmr_qp {
@@ -169,6 +187,8 @@ int cmr_map_queue(struct ibv_context *ibctx, struct cmr_queue *q,
 void cmr_unmap_queue(struct cmr_queue *q);
 
 /* cq.c */
+void cmr_cq_add_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp, bool own_rq);
+void cmr_cq_del_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp);
 struct ibv_cq *cmr_create_cq(struct ibv_context *ibctx, int cqe,
 			     struct ibv_comp_channel *channel, int comp_vector);
 struct ibv_cq_ex *cmr_create_cq_ex(struct ibv_context *ibctx,

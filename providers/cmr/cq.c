@@ -80,17 +80,74 @@ static void cmr_cqe_to_wc(const struct cmr_cqe *cqe, struct ibv_wc *wc)
 	wc->dlid_path_bits = cqe->recv.dlid_path_bits;
 }
 
+/*
+ * Receive completions and the RQ they free.
+ *
+ * The kernel is done with a receive WQE before it posts its completion
+ * (cmr-abi.h), so once the completion is polled the slot may be reused.
+ * Counting them spares post_recv a read of the ring's consumer, a cache
+ * line the kernel writes for every message, while the RQ is full (as it
+ * is when every completion is answered with a repost).
+ * The count only needs to be a lower bound: completions it misses (another
+ * QP shares the CQ, a reset dropped them, ...) leave post_recv to read the
+ * consumer.  It must never count one twice or one that is not the QP's: so
+ * it is kept only while a single QP with its own RQ receives on the CQ,
+ * and never for CQEs that were in the ring before that QP was created.
+ */
+
+/* Caller holds cq->lock; qp was just created with this CQ as recv_cq. */
+void cmr_cq_add_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp, bool own_rq)
+{
+	cq->recv_qp = !cq->recv_users++ && own_rq ? qp : NULL;
+	cq->recv_skip = cmr_cq_load_producer(&cq->q) - cq->q.index;
+}
+
+/* Caller holds cq->lock; qp is destroyed. */
+void cmr_cq_del_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp)
+{
+	if (cq->recv_qp == qp)
+		cq->recv_qp = NULL;
+	cq->recv_users--;
+}
+
+/* Caller holds cq->lock: cqe is the next completion, polled once. */
+static void cmr_cq_count_recv(struct cmr_cq *cq, const struct cmr_cqe *cqe)
+{
+	struct cmr_qp *qp = cq->recv_qp;
+	uint32_t done;
+
+	if (!qp)
+		return;
+	if (cq->recv_skip) {
+		cq->recv_skip--;
+		return;
+	}
+	if ((cqe->opcode != IBV_WC_RECV &&
+	     cqe->opcode != IBV_WC_RECV_RDMA_WITH_IMM) ||
+	    cqe->qp_num != qp->vqp.qp.qp_num)
+		return;
+	/* We are the only writer.  Pairs with cmr_rq_has_room()'s acquire. */
+	done = atomic_load_explicit(cmr_atomic(&qp->rq.recv_done),
+				    memory_order_relaxed);
+	atomic_store_explicit(cmr_atomic(&qp->rq.recv_done), done + 1,
+			      memory_order_release);
+}
+
 int cmr_poll_cq(struct ibv_cq *ibcq, int ne, struct ibv_wc *wc)
 {
 	struct cmr_cq *cq = to_cmr_cq(ibcq);
+	struct cmr_cqe *cqe;
 	uint32_t index, producer;
 	int n = 0;
 
 	pthread_spin_lock(&cq->lock);
 	index = cq->q.index;
 	producer = cmr_cq_load_producer(&cq->q);
-	for (; n < ne && index != producer; n++, index++)
-		cmr_cqe_to_wc(cmr_queue_entry(&cq->q, index), &wc[n]);
+	for (; n < ne && index != producer; n++, index++) {
+		cqe = cmr_queue_entry(&cq->q, index);
+		cmr_cqe_to_wc(cqe, &wc[n]);
+		cmr_cq_count_recv(cq, cqe);
+	}
 	if (n)
 		cmr_cq_publish(&cq->q, index);
 	pthread_spin_unlock(&cq->lock);
@@ -109,6 +166,7 @@ static void cmr_cq_set_cur(struct cmr_cq *cq)
 	cq->cur = cmr_queue_entry(&cq->q, cq->q.index);
 	cq->vcq.cq_ex.wr_id = cq->cur->wr_id;
 	cq->vcq.cq_ex.status = cq->cur->status;
+	cmr_cq_count_recv(cq, cq->cur);
 }
 
 static int cmr_start_poll(struct ibv_cq_ex *ibcq, struct ibv_poll_cq_attr *attr)

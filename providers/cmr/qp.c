@@ -144,13 +144,35 @@ static inline void cmr_wqe_copy_sges(void *dst, const struct ibv_sge *sg_list,
 
 /* Receive WQEs (RQ and SRQ) */
 
+/*
+ * Caller holds wq->lock: can receive entry 'index' be written?  The
+ * receive completions polled for a QP's RQ (cq.c) tell without a look at
+ * the ring's consumer; for an SRQ, or when they do not, read it.
+ */
+static bool cmr_rq_has_room(struct cmr_wq *wq, uint32_t index)
+{
+	struct cmr_queue *q = &wq->q;
+	uint32_t done;
+
+	if (index - q->peer <= q->mask)
+		return true;
+	/* Pairs with the release in cmr_cq_count_recv(). */
+	done = atomic_load_explicit(cmr_atomic(&wq->recv_done),
+				    memory_order_acquire);
+	if (index - done <= q->mask) {
+		q->peer = done;
+		return true;
+	}
+	return cmr_wq_has_room(q, index);
+}
+
 /* Caller holds wq->lock. */
 static int cmr_post_one_recv(struct cmr_wq *wq, struct ibv_recv_wr *wr,
 			     uint32_t index)
 {
 	struct cmr_recv_wqe *wqe;
 
-	if (!wq->q.map_size || !cmr_wq_has_room(&wq->q, index))
+	if (!wq->q.map_size || !cmr_rq_has_room(wq, index))
 		return ENOMEM;
 	if (wr->num_sge < 0 || (uint32_t)wr->num_sge > wq->max_sge)
 		return EINVAL;
@@ -1110,6 +1132,13 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 		cmr_qp_set_wr_ops(qp, attr->send_ops_flags);
 		qp->vqp.comp_mask |= VERBS_QP_EX;
 	}
+	if (attr->recv_cq) {
+		struct cmr_cq *rcq = to_cmr_cq(attr->recv_cq);
+
+		pthread_spin_lock(&rcq->lock);
+		cmr_cq_add_recv_qp(rcq, qp, !attr->srq);
+		pthread_spin_unlock(&rcq->lock);
+	}
 	return qp;
 
 err_unmap:
@@ -1182,6 +1211,13 @@ int cmr_destroy_qp(struct ibv_qp *ibqp)
 	ret = ibv_cmd_destroy_qp(ibqp);
 	if (ret)
 		return ret;
+	if (ibqp->recv_cq) {
+		struct cmr_cq *rcq = to_cmr_cq(ibqp->recv_cq);
+
+		pthread_spin_lock(&rcq->lock);
+		cmr_cq_del_recv_qp(rcq, qp);
+		pthread_spin_unlock(&rcq->lock);
+	}
 	cmr_wq_fini(&qp->rq);
 	cmr_wq_fini(&qp->sq);
 	free(qp->wr_dst);

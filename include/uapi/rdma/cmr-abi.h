@@ -32,6 +32,8 @@
  * covers are written; the other side reads it with an acquire load.  The
  * kernel never trusts a value it reads back from the ring: it keeps its
  * own copy of the index it owns and copies each entry once before use.
+ * It is done with a receive WQE before it posts the WQE's completion: a
+ * slot whose completion user space polled may be reused.
  *
  * QP reset: when a QP enters RESET the kernel discards what is posted on
  * its SQ and RQ (no completions) and removes the QP's unpolled CQEs from
