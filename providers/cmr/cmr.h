@@ -43,7 +43,7 @@ struct cmr_qp;
 struct cmr_cq {
 	struct verbs_cq vcq;
 	/* The ring's consumer side and the recv_* fields. */
-	pthread_spinlock_t lock;
+	struct cmr_spinlock lock;
 	struct cmr_queue q;
 	/* Extended polling: the CQE between start_poll and end_poll. */
 	struct cmr_cqe *cur;
@@ -69,7 +69,7 @@ struct cmr_doorbell {
 
 /* A work queue: the ring, its producer lock and the doorbell. */
 struct cmr_wq {
-	pthread_spinlock_t lock;	/* the ring's producer side */
+	struct cmr_spinlock lock;	/* the ring's producer side */
 	struct cmr_queue q;
 	uint32_t max_sge;
 	uint32_t max_inline;		/* SQ only */

@@ -37,6 +37,45 @@ struct cmr_queue {
 
 typedef _Atomic(uint32_t) cmr_atomic_u32;
 
+/*
+ * The lock of a queue's side (a work queue's producer, a CQ's consumer):
+ * a test-and-test-and-set spinlock like pthread's, but inlined.
+ * pthread_spin_lock() and _unlock() are calls into libc through the PLT,
+ * and three lock/unlock pairs (poll, post_recv, post_send) lie on the path
+ * of every message.
+ */
+struct cmr_spinlock {
+	atomic_bool locked;
+};
+
+static inline void cmr_spin_init(struct cmr_spinlock *lock)
+{
+	atomic_init(&lock->locked, false);
+}
+
+static inline void cmr_cpu_relax(void)
+{
+#if defined(__i386__) || defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+static inline void cmr_spin_lock(struct cmr_spinlock *lock)
+{
+	while (atomic_exchange_explicit(&lock->locked, true,
+					memory_order_acquire))
+		while (atomic_load_explicit(&lock->locked,
+					    memory_order_relaxed))
+			cmr_cpu_relax();
+}
+
+static inline void cmr_spin_unlock(struct cmr_spinlock *lock)
+{
+	atomic_store_explicit(&lock->locked, false, memory_order_release);
+}
+
 static inline cmr_atomic_u32 *cmr_atomic(__u32 *p)
 {
 	return (cmr_atomic_u32 *)p;

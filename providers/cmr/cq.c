@@ -140,7 +140,7 @@ int cmr_poll_cq(struct ibv_cq *ibcq, int ne, struct ibv_wc *wc)
 	uint32_t index, producer;
 	int n = 0;
 
-	pthread_spin_lock(&cq->lock);
+	cmr_spin_lock(&cq->lock);
 	index = cq->q.index;
 	producer = cmr_cq_load_producer(&cq->q);
 	for (; n < ne && index != producer; n++, index++) {
@@ -150,7 +150,7 @@ int cmr_poll_cq(struct ibv_cq *ibcq, int ne, struct ibv_wc *wc)
 	}
 	if (n)
 		cmr_cq_publish(&cq->q, index);
-	pthread_spin_unlock(&cq->lock);
+	cmr_spin_unlock(&cq->lock);
 	return n;
 }
 
@@ -176,9 +176,9 @@ static int cmr_start_poll(struct ibv_cq_ex *ibcq, struct ibv_poll_cq_attr *attr)
 	if (attr->comp_mask)
 		return EINVAL;
 
-	pthread_spin_lock(&cq->lock);
+	cmr_spin_lock(&cq->lock);
 	if (cq->q.index == cmr_cq_load_producer(&cq->q)) {
-		pthread_spin_unlock(&cq->lock);
+		cmr_spin_unlock(&cq->lock);
 		return ENOENT;
 	}
 	cmr_cq_set_cur(cq);
@@ -205,7 +205,7 @@ static void cmr_end_poll(struct ibv_cq_ex *ibcq)
 
 	cmr_cq_publish(&cq->q, cq->q.index + (cq->cur ? 1 : 0));
 	cq->cur = NULL;
-	pthread_spin_unlock(&cq->lock);
+	cmr_spin_unlock(&cq->lock);
 }
 
 static enum ibv_wc_opcode cmr_read_opcode(struct ibv_cq_ex *ibcq)
@@ -337,7 +337,7 @@ static struct cmr_cq *cmr_cq_create(struct ibv_context *ibctx,
 			  cq->vcq.cq.handle, ret);
 		goto err_destroy;
 	}
-	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
+	cmr_spin_init(&cq->lock);
 	cmr_cq_set_ex_ops(cq, attr->wc_flags);
 	return cq;
 
@@ -385,7 +385,7 @@ int cmr_resize_cq(struct ibv_cq *ibcq, int cqe)
 	struct cmr_queue q = {};
 	int ret;
 
-	pthread_spin_lock(&cq->lock);
+	cmr_spin_lock(&cq->lock);
 	ret = ibv_cmd_resize_cq(ibcq, cqe, &cmd, sizeof(cmd), &resp.ibv_resp,
 				sizeof(resp));
 	if (ret)
@@ -406,7 +406,7 @@ int cmr_resize_cq(struct ibv_cq *ibcq, int cqe)
 	cmr_unmap_queue(&cq->q);
 	cq->q = q;
 out:
-	pthread_spin_unlock(&cq->lock);
+	cmr_spin_unlock(&cq->lock);
 	return ret;
 }
 
@@ -419,7 +419,6 @@ int cmr_destroy_cq(struct ibv_cq *ibcq)
 	if (ret)
 		return ret;
 	cmr_unmap_queue(&cq->q);
-	pthread_spin_destroy(&cq->lock);
 	free(cq);
 	return 0;
 }

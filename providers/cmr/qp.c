@@ -119,14 +119,13 @@ static int cmr_wq_init(struct ibv_context *ibctx, struct cmr_wq *wq,
 		wq->max_sge = (info->stride - hdr_size) / sizeof(struct cmr_sge);
 		wq->max_inline = info->stride - hdr_size;
 	}
-	pthread_spin_init(&wq->lock, PTHREAD_PROCESS_PRIVATE);
+	cmr_spin_init(&wq->lock);
 	return 0;
 }
 
 static void cmr_wq_fini(struct cmr_wq *wq)
 {
 	cmr_unmap_queue(&wq->q);
-	pthread_spin_destroy(&wq->lock);
 }
 
 /*
@@ -192,7 +191,7 @@ static int cmr_wq_post_recv(struct ibv_context *ibctx, struct cmr_wq *wq,
 	bool posted;
 	int ret = 0;
 
-	pthread_spin_lock(&wq->lock);
+	cmr_spin_lock(&wq->lock);
 	index = wq->q.index;
 	for (; wr; wr = wr->next, index++) {
 		ret = cmr_post_one_recv(wq, wr, index);
@@ -204,7 +203,7 @@ static int cmr_wq_post_recv(struct ibv_context *ibctx, struct cmr_wq *wq,
 	posted = index != wq->q.index;
 	if (posted)
 		cmr_wq_publish(&wq->q, index);
-	pthread_spin_unlock(&wq->lock);
+	cmr_spin_unlock(&wq->lock);
 
 	if (posted) {
 		int err = cmr_wq_kick(ibctx, wq);
@@ -434,7 +433,7 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		return EINVAL;
 	}
 
-	pthread_spin_lock(&qp->sq.lock);
+	cmr_spin_lock(&qp->sq.lock);
 	index = qp->sq.q.index;
 	for (; wr; wr = wr->next, index++) {
 		ret = cmr_post_one_send(qp, wr, index);
@@ -446,7 +445,7 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	posted = index != qp->sq.q.index;
 	if (posted)
 		cmr_wq_publish(&qp->sq.q, index);
-	pthread_spin_unlock(&qp->sq.lock);
+	cmr_spin_unlock(&qp->sq.lock);
 
 	if (posted) {
 		int err = cmr_wq_kick(ibqp->context, &qp->sq);
@@ -923,7 +922,7 @@ static void cmr_wr_start(struct ibv_qp_ex *ibqp)
 {
 	struct cmr_qp *qp = to_cmr_qp_ex(ibqp);
 
-	pthread_spin_lock(&qp->sq.lock);
+	cmr_spin_lock(&qp->sq.lock);
 	qp->wr_index = qp->sq.q.index;
 	qp->wr_cur = NULL;
 	qp->wr_err = 0;
@@ -944,14 +943,14 @@ static int cmr_wr_complete(struct ibv_qp_ex *ibqp)
 	posted = !ret && qp->wr_index != qp->sq.q.index;
 	if (posted)
 		cmr_wq_publish(&qp->sq.q, qp->wr_index);
-	pthread_spin_unlock(&qp->sq.lock);
+	cmr_spin_unlock(&qp->sq.lock);
 
 	return posted ? cmr_wq_kick(ibqp->qp_base.context, &qp->sq) : ret;
 }
 
 static void cmr_wr_abort(struct ibv_qp_ex *ibqp)
 {
-	pthread_spin_unlock(&to_cmr_qp_ex(ibqp)->sq.lock);
+	cmr_spin_unlock(&to_cmr_qp_ex(ibqp)->sq.lock);
 }
 
 static void cmr_qp_set_wr_ops(struct cmr_qp *qp, uint64_t ops)
@@ -1135,9 +1134,9 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 	if (attr->recv_cq) {
 		struct cmr_cq *rcq = to_cmr_cq(attr->recv_cq);
 
-		pthread_spin_lock(&rcq->lock);
+		cmr_spin_lock(&rcq->lock);
 		cmr_cq_add_recv_qp(rcq, qp, !attr->srq);
-		pthread_spin_unlock(&rcq->lock);
+		cmr_spin_unlock(&rcq->lock);
 	}
 	return qp;
 
@@ -1214,9 +1213,9 @@ int cmr_destroy_qp(struct ibv_qp *ibqp)
 	if (ibqp->recv_cq) {
 		struct cmr_cq *rcq = to_cmr_cq(ibqp->recv_cq);
 
-		pthread_spin_lock(&rcq->lock);
+		cmr_spin_lock(&rcq->lock);
 		cmr_cq_del_recv_qp(rcq, qp);
-		pthread_spin_unlock(&rcq->lock);
+		cmr_spin_unlock(&rcq->lock);
 	}
 	cmr_wq_fini(&qp->rq);
 	cmr_wq_fini(&qp->sq);
