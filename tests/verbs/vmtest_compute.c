@@ -174,6 +174,19 @@ static void digest_vectors(void)
 	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "HMAC case 2");
 	cmrdv_destroy_key(op.key);
 
+	/* RFC 4231 test case 6: a key longer than the block is hashed first. */
+	{
+		uint8_t k[131];
+
+		memset(k, 0xaa, sizeof(k));
+		op.key = make_key(op.alg, k, sizeof(k));
+	}
+	memcpy(src, "Test Using Larger Than Block-Size Key - Hash Key First", 54);
+	d = run_ok(&op, 54, 0, "hmac long key");
+	hex(want, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "HMAC case 6");
+	cmrdv_destroy_key(op.key);
+
 	/* CRC check values of "123456789" */
 	memcpy(src, "123456789", 9);
 	op = (struct op){ .alg = CMRDV_ALG_CRC32 };
@@ -184,6 +197,57 @@ static void digest_vectors(void)
 	d = run_ok(&op, 9, 0, "crc32c");
 	vt_check(d.result_len == 4 && d.result[0] == 0x83 && d.result[1] == 0x92 &&
 		 d.result[2] == 0x06 && d.result[3] == 0xe3, "CRC32C check value");
+}
+
+/*
+ * The key lengths the device reports are exactly those cmrdv_create_key()
+ * accepts, and include what the standards need: AES-128/256 for GCM,
+ * two AES-128/256 keys for XTS, HMAC keys longer than a SHA-256 block.
+ */
+static void key_sizes(void)
+{
+	static const struct {
+		enum cmrdv_alg alg;
+		uint16_t need[2];
+	} keyed[] = {
+		{ CMRDV_ALG_AES_GCM, { 16, 32 } },
+		{ CMRDV_ALG_AES_XTS, { 32, 64 } },
+		{ CMRDV_ALG_HMAC_SHA256, { 1, 131 } },
+	};
+	struct cmrdv_device_attr attr;
+	uint8_t k[512];
+
+	/* XTS refuses a key whose two halves are equal. */
+	for (unsigned int i = 0; i < sizeof(k); i++)
+		k[i] = i * 7 + 1;
+	vt_check(!cmrdv_query_device(s.ctx, &attr), "cmrdv_query_device");
+	for (unsigned int i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++) {
+		const struct cmrdv_alg_caps *c = &attr.alg[keyed[i].alg];
+
+		vt_check(c->flags & CMRDV_ALG_CAP_KEYED, "alg %d keyed",
+			 keyed[i].alg);
+		vt_check(c->key_size_step && c->min_key_size <= keyed[i].need[0] &&
+			 c->max_key_size >= keyed[i].need[1],
+			 "alg %d reports keys %u..%u step %u", keyed[i].alg,
+			 c->min_key_size, c->max_key_size, c->key_size_step);
+		for (unsigned int len = 0; len <= c->max_key_size + 1u; len++) {
+			struct cmrdv_key_init_attr ka = {
+				.alg = keyed[i].alg, .material = k, .length = len,
+			};
+			bool want = len >= c->min_key_size &&
+				    len <= c->max_key_size &&
+				    (len - c->min_key_size) % c->key_size_step == 0;
+			struct cmrdv_key *key = cmrdv_create_key(s.pd, &ka);
+
+			vt_check(!!key == want, "alg %d, %u-byte key: %s",
+				 keyed[i].alg, len,
+				 key ? "accepted but not reported" :
+				       "reported but refused");
+			if (key)
+				cmrdv_destroy_key(key);
+		}
+	}
+	vt_check(!attr.alg[CMRDV_ALG_SHA256].max_key_size, "SHA-256 unkeyed");
 }
 
 /* Random data: incompressible, or runs of a few symbols. */
@@ -570,6 +634,7 @@ int main(void)
 	kind = PINNED;
 	gcm_vectors();
 	digest_vectors();
+	key_sizes();
 	for (kind = 0; kind < NUM_KINDS; kind++) {
 		compression_interop();
 		crypto_interop();

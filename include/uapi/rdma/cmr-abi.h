@@ -384,7 +384,7 @@ enum cmr_uverbs_attrs {
 	CMR_ATTR_QUERY_COMPUTE_CAPS = CMR_UVERBS_ID(0),	/* out */
 };
 
-#define CMR_MAX_KEY_LEN 128
+#define CMR_MAX_KEY_LEN 256
 
 struct cmr_stream_params {
 	__u32 alg;			/* enum cmr_compute_alg */
@@ -405,8 +405,11 @@ struct cmr_alg_caps {
 	__u8 max_level;
 	__u8 default_level;
 	__u8 reserved;
-	__u32 key_sizes;		/* bit n: keys of n bytes, n < 32 */
-	__u32 key_sizes_hi;		/* bit n: keys of 32 + n bytes */
+	/* Key lengths accepted: min, min + step, ..., max bytes; 0 if unkeyed. */
+	__u16 min_key_size;
+	__u16 max_key_size;
+	__u16 key_size_step;
+	__u16 reserved2;
 	char backend[64];		/* NUL-terminated */
 };
 
