@@ -5,8 +5,12 @@
  * values), OpenSSL (GCM, XTS, SHA-256, HMAC), zlib, liblz4 and libzstd in
  * both directions, random inputs of random sizes (0 B to 1 MiB + 3,
  * incompressible and highly compressible), streams split at random points,
- * pinned, explicit ODP and implicit ODP MRs; then every compute error
- * status, and a compress -> encrypt -> RDMA WRITE chain in one batch.
+ * pinned, explicit ODP and implicit ODP MRs; a compress -> encrypt ->
+ * RDMA WRITE chain in one batch; then every compute error status: data
+ * errors (destination too small, corrupt input, authentication failure)
+ * and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
+ * parameters against the data, oversize source, a key or stream destroyed
+ * under a posted WR).
  */
 #include <lz4.h>
 #include <openssl/evp.h>
@@ -652,6 +656,67 @@ static void drop_mrs(void)
 	}
 }
 
+/*
+ * A key or stream destroyed while a WR naming it waits behind a slow one
+ * (the SQ poller runs the queue): the kernel no longer finds the handle.
+ */
+static void destroyed_handles(void)
+{
+	struct cmrdv_stream_init_attr sa = { .alg = CMRDV_ALG_DEFLATE,
+					     .dir = CMRDV_FORWARD, .level = 9 };
+	struct op slow = { .alg = CMRDV_ALG_DEFLATE, .level = 9 };
+	uint8_t k[32] = { 3 };
+	struct cmr_done d;
+
+	for (int which = 0; which < 2; which++) {
+		struct op op = { .alg = CMRDV_ALG_AES_GCM };
+		struct cmrdv_stream *st = NULL;
+		struct cmrdv_key *key = NULL;
+
+		cmr_session_open_flags(&s, vt_dev(), 8, CMRDV_QP_CREATE_SQ_POLL);
+		mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+		mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+		if (which == 0)
+			key = make_key(CMRDV_ALG_AES_GCM, k, 32);
+		else
+			st = cmrdv_create_stream(s.pd, &sa);
+		vt_check(key || st, "create");
+		fill(src, MAX_IN, false);
+
+		ibv_wr_start(s.qpx);
+		s.qpx->wr_flags = IBV_SEND_SIGNALED;
+		s.qpx->wr_id = 1;
+		cmrdv_wr_compress(s.dqp, slow.alg, slow.level, 0);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, MAX_IN);
+		cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey, (uintptr_t)dst,
+				     MAX_OUT / 2);
+		s.qpx->wr_id = 2;
+		if (key)
+			cmrdv_wr_encrypt(s.dqp, key, &op.ca);
+		else
+			cmrdv_wr_stream(s.dqp, st, CMRDV_STREAM_END);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, 64);
+		cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey,
+				     (uintptr_t)dst + MAX_OUT / 2, 4096);
+		vt_check(!ibv_wr_complete(s.qpx), "post");
+		vt_check(!(key ? cmrdv_destroy_key(key) : cmrdv_destroy_stream(st)),
+			 "destroy with a WR in flight");
+
+		cmr_session_wait(&s, &d);
+		vt_check(d.wr_id == 1 && d.status == IBV_WC_SUCCESS,
+			 "the slow WR: %s", cmr_done_error(&d));
+		cmr_session_wait(&s, &d);
+		vt_check(d.wr_id == 2 && d.status == IBV_WC_LOC_QP_OP_ERR &&
+			 d.vendor_err == (which ? CMRDV_ERR_BAD_STREAM :
+					  CMRDV_ERR_BAD_KEY),
+			 "WR naming a destroyed %s: %s", which ? "stream" : "key",
+			 cmr_done_error(&d));
+		checks += 2;
+		drop_mrs();
+		cmr_session_close(&s);
+	}
+}
+
 /* Malformed WRs move the QP to ERR: each gets a fresh session. */
 static void malformed(void)
 {
@@ -682,6 +747,67 @@ static void malformed(void)
 		 cmr_done_error(&d));
 	drop_mrs();
 	cmr_session_close(&s);
+
+	/* An lkey that names nothing. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = ++checks;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_memcpy(s.dqp);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey ^ 0x5a5a00, (uintptr_t)src, 16);
+	cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey, (uintptr_t)dst, 16);
+	vt_check(!ibv_wr_complete(s.qpx), "post");
+	cmr_session_wait(&s, &d);
+	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "bad lkey: %s",
+		 cmr_done_error(&d));
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* Parameters only the kernel can judge against the data. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	op = (struct op){ .alg = CMRDV_ALG_AES_XTS };
+	op.key = make_key(CMRDV_ALG_AES_XTS, k, 32);
+	op.ca.data_unit_size = 64;
+	d = run(&op, 100, 100);		/* not a whole number of units */
+	vt_check(d.status == IBV_WC_LOC_QP_OP_ERR &&
+		 d.vendor_err == CMRDV_ERR_BAD_PARAM, "XTS 100 B in 64 B units: %s",
+		 cmr_done_error(&d));
+	cmrdv_destroy_key(op.key);
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* More than max_compute_size bytes of source. */
+	{
+		struct cmrdv_device_attr attr;
+		uint8_t *big;
+		size_t len;
+
+		cmr_session_open(&s, vt_dev(), 8);
+		vt_check(!cmrdv_query_device(s.ctx, &attr), "query");
+		len = (size_t)attr.max_compute_size + 1;
+		big = calloc(1, len);
+		vt_check(big, "alloc");
+		mrs[PINNED][0] = cmr_session_reg(&s, big, len);
+		mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+		ibv_wr_start(s.qpx);
+		s.qpx->wr_id = ++checks;
+		s.qpx->wr_flags = IBV_SEND_SIGNALED;
+		cmrdv_wr_digest(s.dqp, CMRDV_ALG_CRC32C, NULL);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)big, len);
+		vt_check(!ibv_wr_complete(s.qpx), "post");
+		cmr_session_wait(&s, &d);
+		vt_check(d.status == IBV_WC_LOC_LEN_ERR,
+			 "source of max_compute_size + 1: %s", cmr_done_error(&d));
+		drop_mrs();
+		cmr_session_close(&s);
+		free(big);
+	}
+
+	destroyed_handles();
 
 	/* A read-only destination MR. */
 	cmr_session_open(&s, vt_dev(), 8);
