@@ -3,7 +3,7 @@
  * cmr-perf: perftest-style latency and bandwidth of compute WRs.
  *
  *   cmr-perf [-D DEV] [-a ALG] [-i] [-s SIZE] [-n ITERS] [-q DEPTH] [-b]
- *            [-P] [-A] [-C] [-R] [-l LEVEL]
+ *            [-P] [-e] [-A] [-C] [-R] [-l LEVEL]
  *
  *   -a ALG    memcpy (default), deflate, lz4, zstd, aes-gcm, aes-xts,
  *             sha256, hmac-sha256, crc32, crc32c
@@ -14,6 +14,8 @@
  *   -q DEPTH  WRs in flight in bandwidth mode (default 16)
  *   -b        bandwidth instead of latency
  *   -P        ask for a kernel SQ poller (no doorbell system calls)
+ *   -e        wait for completions on a completion channel (as perftest's
+ *             -e) instead of busy polling the CQ
  *   -A        the same operation through AF_ALG instead of the device
  *             (aes-gcm, sha256, hmac-sha256): the comparison row
  *   -C        a two-thread cache-line ping-pong instead: the floor of
@@ -74,7 +76,7 @@ static const struct alg_desc algs[] = {
 
 static struct {
 	const struct alg_desc *alg;
-	bool inverse, bw, sqpoll, af_alg, pingpong, ring_pingpong;
+	bool inverse, bw, sqpoll, events, af_alg, pingpong, ring_pingpong;
 	uint32_t size, iters, depth, level;
 	const char *device;
 } opt = { .alg = &algs[0], .size = 8, .iters = 1000, .depth = 16 };
@@ -356,8 +358,12 @@ static void setup_device(void)
 	uint32_t slots = opt.bw ? opt.depth : 1, i;
 	struct cmr_done d;
 
-	cmr_session_open_flags(&sess, opt.device, opt.depth + 1,
-			       opt.sqpoll ? CMRDV_QP_CREATE_SQ_POLL : 0);
+	cmr_session_open_attr(&sess, &(struct cmr_session_attr){
+		.devname = opt.device,
+		.depth = opt.depth + 1,
+		.create_flags = opt.sqpoll ? CMRDV_QP_CREATE_SQ_POLL : 0,
+		.events = opt.events,
+	});
 	if (opt.alg->key_len) {
 		uint8_t key[64];
 		struct cmrdv_key_init_attr ka = {
@@ -458,7 +464,7 @@ int main(int argc, char **argv)
 	int c;
 	size_t i;
 
-	while ((c = getopt(argc, argv, "D:a:is:n:q:bPACRl:")) != -1) {
+	while ((c = getopt(argc, argv, "D:a:is:n:q:bPeACRl:")) != -1) {
 		switch (c) {
 		case 'D': opt.device = optarg; break;
 		case 'a':
@@ -477,6 +483,7 @@ int main(int argc, char **argv)
 		case 'q': opt.depth = strtoul(optarg, NULL, 0); break;
 		case 'b': opt.bw = true; break;
 		case 'P': opt.sqpoll = true; break;
+		case 'e': opt.events = true; break;
 		case 'A': opt.af_alg = true; break;
 		case 'C': opt.pingpong = true; break;
 		case 'R': opt.ring_pingpong = true; break;

@@ -605,6 +605,47 @@ static void chain(void)
 	free(plain);
 }
 
+/*
+ * Completions through a completion channel, with the doorbell and with the
+ * SQ poller (whose thread raises the event): CRC32 of random data against
+ * zlib, many WRs, each waited for by blocking.
+ */
+static void events(void)
+{
+	for (int poll = 0; poll < 2; poll++) {
+		struct cmr_session es;
+		struct ibv_mr *mr;
+		struct cmr_done d;
+
+		cmr_session_open_attr(&es, &(struct cmr_session_attr){
+			.devname = vt_dev(), .depth = 4, .events = true,
+			.create_flags = poll ? CMRDV_QP_CREATE_SQ_POLL : 0,
+		});
+		mr = cmr_session_reg(&es, src, MAX_OUT);
+		for (uint32_t i = 0; i < 200; i++) {
+			uint32_t n = 1 + rand_r(&seed) % 5000;
+
+			fill(src, n, false);
+			ibv_wr_start(es.qpx);
+			es.qpx->wr_id = i;
+			es.qpx->wr_flags = IBV_SEND_SIGNALED;
+			cmrdv_wr_digest(es.dqp, CMRDV_ALG_CRC32, NULL);
+			ibv_wr_set_sge(es.qpx, mr->lkey, (uintptr_t)src, n);
+			vt_check(!ibv_wr_complete(es.qpx), "post");
+			cmr_session_wait(&es, &d);
+			vt_check(d.wr_id == i && d.status == IBV_WC_SUCCESS &&
+				 d.result_len == 4 &&
+				 (d.result[0] | d.result[1] << 8 | d.result[2] << 16 |
+				  (uint32_t)d.result[3] << 24) == crc32(0, src, n),
+				 "event-driven CRC32 %u (%s)", i,
+				 poll ? "SQ poller" : "doorbell");
+			checks++;
+		}
+		ibv_dereg_mr(mr);
+		cmr_session_close(&es);
+	}
+}
+
 /* Each error status; data errors leave the QP usable. */
 static void errors(void)
 {
@@ -860,6 +901,7 @@ int main(void)
 	streams();
 	kind = PINNED;
 	chain();
+	events();
 	errors();
 	malformed();
 	printf("%d compute WRs checked\n", checks);
