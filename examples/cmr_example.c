@@ -223,6 +223,7 @@ const char *cmr_done_error(const struct cmr_done *d)
 	case CMRDV_ERR_BAD_STREAM: return "bad stream";
 	case CMRDV_ERR_BAD_PARAM: return "bad parameters";
 	case CMRDV_ERR_UNSUPPORTED: return "unsupported";
+	case CMRDV_ERR_PREV_FAILED: return "the WR it reads from failed";
 	}
 	snprintf(buf, sizeof(buf), "%s (vendor_err 0x%x)",
 		 ibv_wc_status_str(d->status), d->vendor_err);

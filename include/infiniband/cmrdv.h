@@ -270,6 +270,9 @@ enum cmrdv_compute_err {
 	CMRDV_ERR_BAD_STREAM,			/* IBV_WC_LOC_QP_OP_ERR */
 	CMRDV_ERR_BAD_PARAM,			/* IBV_WC_LOC_QP_OP_ERR */
 	CMRDV_ERR_UNSUPPORTED,			/* IBV_WC_LOC_QP_OP_ERR */
+	CMRDV_ERR_PREV_FAILED,			/* IBV_WC_GENERAL_ERR: the WR
+						 * reads the output of a WR
+						 * that failed */
 };
 
 /*

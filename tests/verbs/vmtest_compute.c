@@ -595,6 +595,44 @@ static void chain(void)
 		 "the chain does not round-trip");
 	checks += 3;
 
+	/*
+	 * The first link fails with a data error (no room): the rest of the
+	 * chain does nothing and says why; the QP stays usable.
+	 */
+	memset(landed, 0xee, room);
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = 4;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
+	cmrdv_wr_set_dst_sge(s.dqp, zmr->lkey, (uintptr_t)z, 100);
+	s.qpx->wr_id = 5;
+	cmrdv_wr_encrypt(s.dqp, k, &ca);
+	ibv_wr_set_sge(s.qpx, zmr->lkey, (uintptr_t)z, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	cmrdv_wr_set_dst_sge(s.dqp, smr->lkey, (uintptr_t)sealed, room);
+	s.qpx->wr_id = 6;
+	ibv_wr_rdma_write(s.qpx, lmr->rkey, (uintptr_t)landed);
+	ibv_wr_set_sge(s.qpx, smr->lkey, (uintptr_t)sealed, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+	cmr_session_wait(&s, &d[0]);
+	vt_check(d[0].wr_id == 4 && d[0].status == IBV_WC_LOC_LEN_ERR &&
+		 d[0].vendor_err == CMRDV_ERR_DST_TOO_SMALL, "first link: %s",
+		 cmr_done_error(&d[0]));
+	for (int i = 1; i < 3; i++) {
+		cmr_session_wait(&s, &d[i]);
+		vt_check(d[i].wr_id == 4u + i && d[i].status == IBV_WC_GENERAL_ERR &&
+			 d[i].vendor_err == CMRDV_ERR_PREV_FAILED,
+			 "link %d after a failed one: %s", i + 1,
+			 cmr_done_error(&d[i]));
+	}
+	for (uint32_t i = 0; i < room; i++)
+		vt_check(landed[i] == 0xee, "a failed chain wrote at %u", i);
+	checks += 3;
+	run_ok(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 8, 8,
+	       "QP usable after a failed chain");
+
 	cmrdv_destroy_key(k);
 	ibv_dereg_mr(lmr);
 	ibv_dereg_mr(smr);

@@ -332,6 +332,12 @@ enum cmr_compute_verr {
 	CMR_VERR_BAD_STREAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_BAD_PARAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_UNSUPPORTED,		/* status IBV_WC_LOC_QP_OP_ERR */
+	/*
+	 * CMR_WQE_SRC_FROM_PREV after a WR that failed without moving the QP
+	 * to ERR: there is no output to read.  Status IBV_WC_GENERAL_ERR;
+	 * the QP stays usable.
+	 */
+	CMR_VERR_PREV_FAILED,
 };
 
 /*
