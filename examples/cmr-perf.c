@@ -3,7 +3,7 @@
  * cmr-perf: perftest-style latency and bandwidth of compute WRs.
  *
  *   cmr-perf [-D DEV] [-a ALG] [-i] [-s SIZE] [-n ITERS] [-q DEPTH] [-b]
- *            [-P] [-A] [-C] [-l LEVEL]
+ *            [-P] [-e] [-A] [-C] [-R] [-l LEVEL]
  *
  *   -a ALG    memcpy (default), deflate, lz4, zstd, aes-gcm, aes-xts,
  *             sha256, hmac-sha256, crc32, crc32c
@@ -14,9 +14,16 @@
  *   -q DEPTH  WRs in flight in bandwidth mode (default 16)
  *   -b        bandwidth instead of latency
  *   -P        ask for a kernel SQ poller (no doorbell system calls)
+ *   -e        wait for completions on a completion channel (as perftest's
+ *             -e) instead of busy polling the CQ
  *   -A        the same operation through AF_ALG instead of the device
  *             (aes-gcm, sha256, hmac-sha256): the comparison row
- *   -C        a two-thread cache-line ping-pong instead: the floor
+ *   -C        a two-thread cache-line ping-pong instead: the floor of
+ *             any cross-CPU round trip
+ *   -R        a two-thread ring-shaped ping-pong instead: a 64-byte
+ *             request and its producer index one way, a 64-byte completion
+ *             and its index back, each in its own cache line — the
+ *             floor of a WR posted to one CPU and completed by another
  *
  * Latency is post-to-completion of one WR at a time, timed with the CPU
  * cycle counter as perftest does (a clock read costs ~0.7 us in the VM),
@@ -69,7 +76,7 @@ static const struct alg_desc algs[] = {
 
 static struct {
 	const struct alg_desc *alg;
-	bool inverse, bw, sqpoll, af_alg, pingpong;
+	bool inverse, bw, sqpoll, events, af_alg, pingpong, ring_pingpong;
 	uint32_t size, iters, depth, level;
 	const char *device;
 } opt = { .alg = &algs[0], .size = 8, .iters = 1000, .depth = 16 };
@@ -154,6 +161,58 @@ static void run_pingpong(void)
 	pthread_join(th, NULL);
 	report_latency("cache-line ping-pong round trip (two threads)", c + 100,
 		       opt.iters);
+}
+
+/*
+ * The ring-shaped ping-pong: what a WR and its completion move between two
+ * CPUs at the least (a WQE line, the SQ producer, a CQE line, the CQ
+ * producer), with nothing else done.
+ */
+struct ring_line {
+	_Alignas(64) uint64_t word[8];
+};
+
+static struct ring_line req, cqe;
+static _Alignas(64) atomic_uint req_prod;
+static _Alignas(64) atomic_uint cqe_prod;
+
+static void *ring_responder(void *arg)
+{
+	uint32_t i, n = *(uint32_t *)arg;
+	struct ring_line copy;
+
+	for (i = 1; i <= n; i++) {
+		while (atomic_load_explicit(&req_prod, memory_order_acquire) != i)
+			;
+		copy = req;
+		cqe = copy;
+		atomic_store_explicit(&cqe_prod, i, memory_order_release);
+	}
+	return NULL;
+}
+
+static void run_ring_pingpong(void)
+{
+	uint32_t i, n = opt.iters + 100;
+	uint64_t *c = calloc(n, sizeof(*c)), t, sum = 0;
+	pthread_t th;
+
+	pthread_create(&th, NULL, ring_responder, &n);
+	for (i = 1; i <= n; i++) {
+		t = __rdtsc();
+		for (int w = 0; w < 8; w++)
+			req.word[w] = i + w;
+		atomic_store_explicit(&req_prod, i, memory_order_release);
+		while (atomic_load_explicit(&cqe_prod, memory_order_acquire) != i)
+			;
+		sum += cqe.word[7];
+		c[i - 1] = __rdtsc() - t;
+	}
+	pthread_join(th, NULL);
+	if (sum != (uint64_t)n * (n + 1) / 2 + 7ULL * n)
+		fprintf(stderr, "cmr-perf: ring ping-pong lost a completion\n");
+	report_latency("ring-shaped ping-pong round trip (two threads)",
+		       c + 100, opt.iters);
 }
 
 /* AF_ALG: the same operation through the kernel's socket interface. */
@@ -299,8 +358,12 @@ static void setup_device(void)
 	uint32_t slots = opt.bw ? opt.depth : 1, i;
 	struct cmr_done d;
 
-	cmr_session_open_flags(&sess, opt.device, opt.depth + 1,
-			       opt.sqpoll ? CMRDV_QP_CREATE_SQ_POLL : 0);
+	cmr_session_open_attr(&sess, &(struct cmr_session_attr){
+		.devname = opt.device,
+		.depth = opt.depth + 1,
+		.create_flags = opt.sqpoll ? CMRDV_QP_CREATE_SQ_POLL : 0,
+		.events = opt.events,
+	});
 	if (opt.alg->key_len) {
 		uint8_t key[64];
 		struct cmrdv_key_init_attr ka = {
@@ -401,7 +464,7 @@ int main(int argc, char **argv)
 	int c;
 	size_t i;
 
-	while ((c = getopt(argc, argv, "D:a:is:n:q:bPACl:")) != -1) {
+	while ((c = getopt(argc, argv, "D:a:is:n:q:bPeACRl:")) != -1) {
 		switch (c) {
 		case 'D': opt.device = optarg; break;
 		case 'a':
@@ -420,8 +483,10 @@ int main(int argc, char **argv)
 		case 'q': opt.depth = strtoul(optarg, NULL, 0); break;
 		case 'b': opt.bw = true; break;
 		case 'P': opt.sqpoll = true; break;
+		case 'e': opt.events = true; break;
 		case 'A': opt.af_alg = true; break;
 		case 'C': opt.pingpong = true; break;
+		case 'R': opt.ring_pingpong = true; break;
 		case 'l': opt.level = strtoul(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of cmr-perf.c\n");
@@ -438,6 +503,10 @@ int main(int argc, char **argv)
 	       opt.iters, cycles_per_us);
 	if (opt.pingpong) {
 		run_pingpong();
+		return 0;
+	}
+	if (opt.ring_pingpong) {
+		run_ring_pingpong();
 		return 0;
 	}
 	if (opt.af_alg) {

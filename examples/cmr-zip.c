@@ -24,13 +24,18 @@
 
 #include "cmr_example.h"
 
-/* Compression: input chunk, and room for it plus what the stream holds. */
-#define ZIP_IN (256 << 10)
-#define ZIP_OUT (ZIP_IN + (256 << 10))
-/* Decompression: deflate expands at most ~1032:1, so 32 KiB of input
- * always fits 40 MiB of output. */
-#define UNZIP_IN (32 << 10)
-#define UNZIP_OUT (40 << 20)
+/*
+ * Chunk sizes, bounded by the device's max_compute_size (bytes per WR
+ * source or destination).  Compression: an input chunk, and room for it
+ * plus what the stream holds back.  Decompression: DEFLATE expands at most
+ * 1032:1, so a chunk of max_compute_size / 1032 bytes always fits.
+ */
+#define ZIP_IN_MAX (256 << 10)
+#define DEFLATE_MAX_EXPANSION 1032
+
+struct chunks {
+	size_t zip_in, zip_out, unzip_in, unzip_out, in_size, out_size;
+};
 
 struct opts {
 	bool decompress, to_stdout, keep, force, verbose;
@@ -39,6 +44,7 @@ struct opts {
 };
 
 static struct cmr_session sess;
+static struct chunks ch;
 static char *inbuf, *outbuf;
 static struct ibv_mr *in_mr, *out_mr;
 
@@ -110,8 +116,8 @@ static int run(const struct opts *o, int in, int out, off_t total,
 		.level = o->level,
 		.flags = CMRDV_DEFLATE_GZIP,
 	};
-	size_t chunk = o->decompress ? UNZIP_IN : ZIP_IN;
-	size_t cap = o->decompress ? UNZIP_OUT : ZIP_OUT;
+	size_t chunk = o->decompress ? ch.unzip_in : ch.zip_in;
+	size_t cap = o->decompress ? ch.unzip_out : ch.zip_out;
 	struct cmrdv_stream *st;
 	off_t done = 0;
 	int last_pct = -1, ret = 0;
@@ -209,6 +215,37 @@ static int do_file(const struct opts *o, const char *path)
 	return ret;
 }
 
+static int size_chunks(struct chunks *c)
+{
+	struct cmrdv_device_attr attr;
+	size_t max;
+	int err;
+
+	err = cmrdv_query_device(sess.ctx, &attr);
+	if (err) {
+		fprintf(stderr, "cmr-zip: cmrdv_query_device: %s\n",
+			strerror(err));
+		return -1;
+	}
+	if (!(attr.alg[CMRDV_ALG_DEFLATE].flags & CMRDV_ALG_CAP_STREAM)) {
+		fprintf(stderr, "cmr-zip: the device has no DEFLATE streams\n");
+		return -1;
+	}
+	max = attr.max_compute_size;
+	c->zip_in = max / 2 < ZIP_IN_MAX ? max / 2 : ZIP_IN_MAX;
+	c->zip_out = 2 * c->zip_in;
+	c->unzip_in = max / DEFLATE_MAX_EXPANSION;
+	c->unzip_out = max;
+	if (!c->zip_in || !c->unzip_in) {
+		fprintf(stderr, "cmr-zip: max_compute_size %zu is too small\n",
+			max);
+		return -1;
+	}
+	c->in_size = c->zip_in > c->unzip_in ? c->zip_in : c->unzip_in;
+	c->out_size = c->zip_out > c->unzip_out ? c->zip_out : c->unzip_out;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .level = 6 };
@@ -230,12 +267,14 @@ int main(int argc, char **argv)
 		}
 	}
 	cmr_session_open(&sess, o.device, 4);
-	inbuf = malloc(ZIP_IN > UNZIP_IN ? ZIP_IN : UNZIP_IN);
-	outbuf = malloc(UNZIP_OUT);
+	if (size_chunks(&ch))
+		return 1;
+	inbuf = malloc(ch.in_size);
+	outbuf = malloc(ch.out_size);
 	if (!inbuf || !outbuf)
 		return 1;
-	in_mr = cmr_session_reg(&sess, inbuf, ZIP_IN > UNZIP_IN ? ZIP_IN : UNZIP_IN);
-	out_mr = cmr_session_reg(&sess, outbuf, UNZIP_OUT);
+	in_mr = cmr_session_reg(&sess, inbuf, ch.in_size);
+	out_mr = cmr_session_reg(&sess, outbuf, ch.out_size);
 
 	if (optind == argc)
 		ret = do_file(&o, "-");

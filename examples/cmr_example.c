@@ -84,6 +84,19 @@ void cmr_session_open(struct cmr_session *s, const char *devname,
 void cmr_session_open_flags(struct cmr_session *s, const char *devname,
 			    uint32_t depth, uint32_t create_flags)
 {
+	struct cmr_session_attr attr = {
+		.devname = devname,
+		.depth = depth,
+		.create_flags = create_flags,
+	};
+
+	cmr_session_open_attr(s, &attr);
+}
+
+void cmr_session_open_attr(struct cmr_session *s,
+			   const struct cmr_session_attr *sa)
+{
+	uint32_t depth = sa->depth;
 	struct ibv_cq_init_attr_ex cq_attr = {
 		.cqe = depth,
 		.wc_flags = IBV_WC_EX_WITH_BYTE_LEN,
@@ -101,15 +114,21 @@ void cmr_session_open_flags(struct cmr_session *s, const char *devname,
 		.comp_mask = CMRDV_QP_INIT_ATTR_MASK_SEND_OPS_FLAGS |
 			     CMRDV_QP_INIT_ATTR_MASK_CREATE_FLAGS,
 		.send_ops_flags = CMRDV_QP_EX_WITH_COMPUTE,
-		.create_flags = create_flags,
+		.create_flags = sa->create_flags,
 	};
 
 	memset(s, 0, sizeof(*s));
 	s->depth = depth;
-	s->ctx = open_device(devname);
+	s->ctx = open_device(sa->devname);
 	s->pd = ibv_alloc_pd(s->ctx);
 	if (!s->pd)
 		die("ibv_alloc_pd", errno);
+	if (sa->events) {
+		s->channel = ibv_create_comp_channel(s->ctx);
+		if (!s->channel)
+			die("ibv_create_comp_channel", errno);
+		cq_attr.channel = s->channel;
+	}
 	s->cq = ibv_create_cq_ex(s->ctx, &cq_attr);
 	if (!s->cq)
 		die("ibv_create_cq_ex", errno);
@@ -128,6 +147,8 @@ void cmr_session_close(struct cmr_session *s)
 {
 	ibv_destroy_qp(s->qp);
 	ibv_destroy_cq(ibv_cq_ex_to_cq(s->cq));
+	if (s->channel)
+		ibv_destroy_comp_channel(s->channel);
 	ibv_dealloc_pd(s->pd);
 	ibv_close_device(s->ctx);
 }
@@ -144,13 +165,41 @@ struct ibv_mr *cmr_session_reg(struct cmr_session *s, void *buf, size_t len)
 	return mr;
 }
 
+/*
+ * Event mode: arm the CQ, look once more (a completion that came before
+ * the arming raises no event), then sleep on the channel.
+ */
+static int wait_event(struct cmr_session *s, struct ibv_poll_cq_attr *attr)
+{
+	struct ibv_cq *cq = ibv_cq_ex_to_cq(s->cq), *ev_cq;
+	void *ev_ctx;
+	int ret;
+
+	for (;;) {
+		if (ibv_req_notify_cq(cq, 0))
+			die("ibv_req_notify_cq", errno);
+		ret = ibv_start_poll(s->cq, attr);
+		if (ret != ENOENT)
+			return ret;
+		if (ibv_get_cq_event(s->channel, &ev_cq, &ev_ctx))
+			die("ibv_get_cq_event", errno);
+		ibv_ack_cq_events(ev_cq, 1);
+		ret = ibv_start_poll(s->cq, attr);
+		if (ret != ENOENT)
+			return ret;
+	}
+}
+
 void cmr_session_wait(struct cmr_session *s, struct cmr_done *d)
 {
 	struct ibv_poll_cq_attr attr = {};
 	int ret;
 
-	while ((ret = ibv_start_poll(s->cq, &attr)) == ENOENT)
-		;
+	ret = ibv_start_poll(s->cq, &attr);
+	if (ret == ENOENT && s->channel)
+		ret = wait_event(s, &attr);
+	while (ret == ENOENT)
+		ret = ibv_start_poll(s->cq, &attr);
 	if (ret)
 		die("ibv_start_poll", ret);
 	d->wr_id = s->cq->wr_id;
@@ -174,6 +223,7 @@ const char *cmr_done_error(const struct cmr_done *d)
 	case CMRDV_ERR_BAD_STREAM: return "bad stream";
 	case CMRDV_ERR_BAD_PARAM: return "bad parameters";
 	case CMRDV_ERR_UNSUPPORTED: return "unsupported";
+	case CMRDV_ERR_PREV_FAILED: return "the WR it reads from failed";
 	}
 	snprintf(buf, sizeof(buf), "%s (vendor_err 0x%x)",
 		 ibv_wc_status_str(d->status), d->vendor_err);

@@ -20,7 +20,15 @@ struct cmr_session {
 	struct ibv_qp *qp;
 	struct ibv_qp_ex *qpx;
 	struct cmrdv_qp_ex *dqp;
+	struct ibv_comp_channel *channel;	/* event mode; else NULL */
 	uint32_t depth;
+};
+
+struct cmr_session_attr {
+	const char *devname;		/* NULL: the first cmr device */
+	uint32_t depth;			/* WRs in flight */
+	uint32_t create_flags;		/* cmrdv QP create flags */
+	bool events;			/* wait on a completion channel */
 };
 
 /* The result of one compute completion. */
@@ -39,9 +47,11 @@ void cmr_session_open(struct cmr_session *s, const char *devname,
 /* The same, with cmrdv QP create flags (e.g. CMRDV_QP_CREATE_SQ_POLL). */
 void cmr_session_open_flags(struct cmr_session *s, const char *devname,
 			    uint32_t depth, uint32_t create_flags);
+void cmr_session_open_attr(struct cmr_session *s,
+			   const struct cmr_session_attr *attr);
 void cmr_session_close(struct cmr_session *s);
 struct ibv_mr *cmr_session_reg(struct cmr_session *s, void *buf, size_t len);
-/* Waits for the next completion (busy polling). */
+/* Waits for the next completion: busy polling, or blocking in event mode. */
 void cmr_session_wait(struct cmr_session *s, struct cmr_done *done);
 const char *cmr_done_error(const struct cmr_done *done);
 

@@ -369,10 +369,11 @@ struct cmr_qp {
 
 	u32 create_flags;		/* enum cmr_create_qp_flags */
 	/*
-	 * CMR_WQE_SRC_FROM_PREV: bytes the previous WR produced; under
-	 * sq_mutex, 0 after RESET.
+	 * CMR_WQE_SRC_FROM_PREV: bytes the previous WR produced, and whether
+	 * it failed; under sq_mutex, reset with the QP.
 	 */
 	u32 prev_len;
+	bool prev_failed;
 
 	/*
 	 * Compute WRs, under sq_mutex: the backends' workspace and the

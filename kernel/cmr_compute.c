@@ -314,7 +314,8 @@ void cmr_compute_query_caps(struct cmr_compute_caps *caps)
 			c->flags |= CMR_ALG_CAP_KEYED;
 		cmr_comp_levels(i, &c->min_level, &c->max_level,
 				&c->default_level);
-		cmr_crypto_key_sizes(i, &c->key_sizes, &c->key_sizes_hi);
+		cmr_crypto_key_sizes(i, &c->min_key_size, &c->max_key_size,
+				     &c->key_size_step);
 	}
 }
 

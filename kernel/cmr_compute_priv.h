@@ -176,6 +176,7 @@ int cmr_crypto_gcm(struct cmr_run *r);
 int cmr_crypto_xts(struct cmr_run *r);
 int cmr_crypto_digest(struct cmr_run *r);
 void cmr_crypto_ws_fini(struct cmr_compute_ws *ws);
-void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u32 *lo, u32 *hi);
+void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u16 *min, u16 *max,
+			  u16 *step);
 
 #endif /* CMR_COMPUTE_PRIV_H */

@@ -22,7 +22,7 @@
 #define CMR_GCM_TAG_LEN		16
 #define CMR_XTS_IV_LEN		16
 #define CMR_XTS_MIN_LEN		16	/* one AES block */
-#define CMR_HMAC_MAX_KEY	128
+#define CMR_HMAC_MAX_KEY	CMR_MAX_KEY_LEN
 #define CMR_DIGEST_LEN		32	/* SHA-256 */
 #define CMR_CRC_LEN		4
 
@@ -31,14 +31,40 @@
 
 /* Keys */
 
+/*
+ * Key lengths each keyed algorithm accepts: min, min + step, ..., max.
+ * cmr_crypto_key_init() checks against this table and the compute caps
+ * report it, so the two cannot disagree.
+ */
+struct cmr_key_range {
+	u16 min;
+	u16 max;
+	u16 step;
+};
+
+static const struct cmr_key_range cmr_key_ranges[CMR_NUM_ALGS] = {
+	[CMR_ALG_AES_GCM] = { 16, 32, 16 },		/* AES-128, AES-256 */
+	[CMR_ALG_AES_XTS] = { 32, 64, 32 },		/* two AES-128/256 keys */
+	[CMR_ALG_HMAC_SHA256] = { 1, CMR_HMAC_MAX_KEY, 1 },
+};
+
+static bool cmr_key_len_ok(enum cmr_compute_alg alg, u32 len)
+{
+	const struct cmr_key_range *r = &cmr_key_ranges[alg];
+
+	return r->step && len >= r->min && len <= r->max &&
+	       (len - r->min) % r->step == 0;
+}
+
 int cmr_crypto_key_init(struct cmr_key *key, const void *material, u32 len)
 {
 	int err;
 
+	if (!cmr_key_len_ok(key->alg, len))
+		return -EINVAL;
+
 	switch (key->alg) {
 	case CMR_ALG_AES_GCM:
-		if (len != 16 && len != 32)
-			return -EINVAL;
 		key->aead = cmr_be_alloc_aead(CMR_BE_GCM);
 		if (IS_ERR(key->aead))
 			break;
@@ -48,8 +74,6 @@ int cmr_crypto_key_init(struct cmr_key *key, const void *material, u32 len)
 			err = -EINVAL;
 		goto out;
 	case CMR_ALG_AES_XTS:
-		if (len != 32 && len != 64)
-			return -EINVAL;
 		key->xts = cmr_be_alloc_skcipher(CMR_BE_XTS);
 		if (IS_ERR(key->xts))
 			break;
@@ -61,8 +85,6 @@ int cmr_crypto_key_init(struct cmr_key *key, const void *material, u32 len)
 			err = -EINVAL;
 		goto out;
 	case CMR_ALG_HMAC_SHA256:
-		if (len < 1 || len > CMR_HMAC_MAX_KEY)
-			return -EINVAL;
 		key->hmac = cmr_be_alloc_shash(CMR_BE_HMAC_SHA256);
 		if (IS_ERR(key->hmac))
 			break;
@@ -443,32 +465,14 @@ int cmr_crypto_digest(struct cmr_run *r)
 	return 0;
 }
 
-/*
- * Key lengths cmr_crypto_key_init() accepts, as struct cmr_alg_caps
- * encodes them: bit n of lo for n bytes, bit n of hi for 32 + n bytes.
- * The encoding ends at 63 bytes: XTS's 64-byte keys and HMAC keys of 64 to
- * CMR_HMAC_MAX_KEY bytes work but cannot be reported.
- */
-void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u32 *lo, u32 *hi)
+void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u16 *min, u16 *max,
+			  u16 *step)
 {
-	switch (alg) {
-	case CMR_ALG_AES_GCM:
-		*lo = BIT(16);
-		*hi = BIT(0);		/* 32 */
-		break;
-	case CMR_ALG_AES_XTS:
-		*lo = 0;
-		*hi = BIT(0);		/* 32; 64 is beyond the encoding */
-		break;
-	case CMR_ALG_HMAC_SHA256:
-		*lo = GENMASK(31, 1);	/* 1..31 */
-		*hi = GENMASK(31, 0);	/* 32..63 */
-		break;
-	default:
-		*lo = 0;
-		*hi = 0;
-		break;
-	}
+	const struct cmr_key_range *r = &cmr_key_ranges[alg];
+
+	*min = r->min;
+	*max = r->max;
+	*step = r->step;
 }
 
 void cmr_crypto_ws_fini(struct cmr_compute_ws *ws)

@@ -1050,6 +1050,11 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 		   ((x.wqe->flags & CMR_WQE_SRC_FROM_PREV) &&
 		    !cmr_op_takes_prev(x.wqe->opcode))) {
 		x.status = IB_WC_LOC_QP_OP_ERR;
+	} else if ((x.wqe->flags & CMR_WQE_SRC_FROM_PREV) && qp->prev_failed) {
+		/* A chain stops at its first failed link; nothing is sent. */
+		x.status = IB_WC_GENERAL_ERR;
+		x.vendor_err = CMR_VERR_PREV_FAILED;
+		x.keep_qp = true;
 	} else {
 		ret = cmr_exec_op(&x, array_index_nospec(x.wqe->opcode,
 							 CMR_NUM_SEND_OPCODES));
@@ -1063,6 +1068,7 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 	qp->rnr_timing = false;
 	qp->rnr_attempts = 0;
 	qp->prev_len = x.status == IB_WC_SUCCESS ? x.byte_len : 0;
+	qp->prev_failed = x.status != IB_WC_SUCCESS;
 	if (x.status != IB_WC_SUCCESS) {
 		ibdev_dbg_ratelimited(qp->ibqp.device,
 				      "QP[%u] WQE opcode %u failed: status %d vendor_err %#x\n",

@@ -631,6 +631,7 @@ static void cmr_qp_start(struct cmr_qp *qp)
 	qp->sq.index = cmr_queue_user_producer(&qp->sq);
 	cmr_queue_publish_consumer(&qp->sq);
 	qp->prev_len = 0;
+	qp->prev_failed = false;
 	if (!qp->srq) {
 		mutex_lock(&qp->rq.lock);
 		qp->rq.q.index = cmr_queue_user_producer(&qp->rq.q);

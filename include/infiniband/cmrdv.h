@@ -65,8 +65,12 @@ struct cmrdv_alg_caps {
 	uint8_t max_level;
 	uint8_t default_level;
 	uint8_t reserved;
-	uint32_t key_sizes;		/* bit n: keys of n bytes (n < 32)... */
-	uint32_t key_sizes_hi;		/* ...bit n: keys of 32 + n bytes */
+	/* Key lengths accepted: min_key_size, min_key_size + key_size_step,
+	 * ..., max_key_size bytes; all 0 for unkeyed algorithms. */
+	uint16_t min_key_size;
+	uint16_t max_key_size;
+	uint16_t key_size_step;
+	uint16_t reserved2;
 	char backend[64];		/* the engine serving it, e.g. a crypto
 					 * API driver name */
 };
@@ -266,6 +270,9 @@ enum cmrdv_compute_err {
 	CMRDV_ERR_BAD_STREAM,			/* IBV_WC_LOC_QP_OP_ERR */
 	CMRDV_ERR_BAD_PARAM,			/* IBV_WC_LOC_QP_OP_ERR */
 	CMRDV_ERR_UNSUPPORTED,			/* IBV_WC_LOC_QP_OP_ERR */
+	CMRDV_ERR_PREV_FAILED,			/* IBV_WC_GENERAL_ERR: the WR
+						 * reads the output of a WR
+						 * that failed */
 };
 
 /*

@@ -60,6 +60,7 @@ CMR_SAME_AS_ABI(CMRDV_ERR_BAD_KEY, CMR_VERR_BAD_KEY);
 CMR_SAME_AS_ABI(CMRDV_ERR_BAD_STREAM, CMR_VERR_BAD_STREAM);
 CMR_SAME_AS_ABI(CMRDV_ERR_BAD_PARAM, CMR_VERR_BAD_PARAM);
 CMR_SAME_AS_ABI(CMRDV_ERR_UNSUPPORTED, CMR_VERR_UNSUPPORTED);
+CMR_SAME_AS_ABI(CMRDV_ERR_PREV_FAILED, CMR_VERR_PREV_FAILED);
 
 CMR_SAME_AS_ABI(CMRDV_WC_COMPUTE, CMR_CQE_OPCODE_COMPUTE);
 
@@ -118,8 +119,9 @@ int cmrdv_query_device(struct ibv_context *ibctx,
 		to->min_level = from->min_level;
 		to->max_level = from->max_level;
 		to->default_level = from->default_level;
-		to->key_sizes = from->key_sizes;
-		to->key_sizes_hi = from->key_sizes_hi;
+		to->min_key_size = from->min_key_size;
+		to->max_key_size = from->max_key_size;
+		to->key_size_step = from->key_size_step;
 		memcpy(to->backend, from->backend, sizeof(to->backend));
 		to->backend[sizeof(to->backend) - 1] = 0;
 	}

@@ -5,8 +5,12 @@
  * values), OpenSSL (GCM, XTS, SHA-256, HMAC), zlib, liblz4 and libzstd in
  * both directions, random inputs of random sizes (0 B to 1 MiB + 3,
  * incompressible and highly compressible), streams split at random points,
- * pinned, explicit ODP and implicit ODP MRs; then every compute error
- * status, and a compress -> encrypt -> RDMA WRITE chain in one batch.
+ * pinned, explicit ODP and implicit ODP MRs; a compress -> encrypt ->
+ * RDMA WRITE chain in one batch; then every compute error status: data
+ * errors (destination too small, corrupt input, authentication failure)
+ * and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
+ * parameters against the data, oversize source, a key or stream destroyed
+ * under a posted WR).
  */
 #include <lz4.h>
 #include <openssl/evp.h>
@@ -174,6 +178,19 @@ static void digest_vectors(void)
 	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "HMAC case 2");
 	cmrdv_destroy_key(op.key);
 
+	/* RFC 4231 test case 6: a key longer than the block is hashed first. */
+	{
+		uint8_t k[131];
+
+		memset(k, 0xaa, sizeof(k));
+		op.key = make_key(op.alg, k, sizeof(k));
+	}
+	memcpy(src, "Test Using Larger Than Block-Size Key - Hash Key First", 54);
+	d = run_ok(&op, 54, 0, "hmac long key");
+	hex(want, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	vt_check(d.result_len == 32 && !memcmp(d.result, want, 32), "HMAC case 6");
+	cmrdv_destroy_key(op.key);
+
 	/* CRC check values of "123456789" */
 	memcpy(src, "123456789", 9);
 	op = (struct op){ .alg = CMRDV_ALG_CRC32 };
@@ -184,6 +201,57 @@ static void digest_vectors(void)
 	d = run_ok(&op, 9, 0, "crc32c");
 	vt_check(d.result_len == 4 && d.result[0] == 0x83 && d.result[1] == 0x92 &&
 		 d.result[2] == 0x06 && d.result[3] == 0xe3, "CRC32C check value");
+}
+
+/*
+ * The key lengths the device reports are exactly those cmrdv_create_key()
+ * accepts, and include what the standards need: AES-128/256 for GCM,
+ * two AES-128/256 keys for XTS, HMAC keys longer than a SHA-256 block.
+ */
+static void key_sizes(void)
+{
+	static const struct {
+		enum cmrdv_alg alg;
+		uint16_t need[2];
+	} keyed[] = {
+		{ CMRDV_ALG_AES_GCM, { 16, 32 } },
+		{ CMRDV_ALG_AES_XTS, { 32, 64 } },
+		{ CMRDV_ALG_HMAC_SHA256, { 1, 131 } },
+	};
+	struct cmrdv_device_attr attr;
+	uint8_t k[512];
+
+	/* XTS refuses a key whose two halves are equal. */
+	for (unsigned int i = 0; i < sizeof(k); i++)
+		k[i] = i * 7 + 1;
+	vt_check(!cmrdv_query_device(s.ctx, &attr), "cmrdv_query_device");
+	for (unsigned int i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++) {
+		const struct cmrdv_alg_caps *c = &attr.alg[keyed[i].alg];
+
+		vt_check(c->flags & CMRDV_ALG_CAP_KEYED, "alg %d keyed",
+			 keyed[i].alg);
+		vt_check(c->key_size_step && c->min_key_size <= keyed[i].need[0] &&
+			 c->max_key_size >= keyed[i].need[1],
+			 "alg %d reports keys %u..%u step %u", keyed[i].alg,
+			 c->min_key_size, c->max_key_size, c->key_size_step);
+		for (unsigned int len = 0; len <= c->max_key_size + 1u; len++) {
+			struct cmrdv_key_init_attr ka = {
+				.alg = keyed[i].alg, .material = k, .length = len,
+			};
+			bool want = len >= c->min_key_size &&
+				    len <= c->max_key_size &&
+				    (len - c->min_key_size) % c->key_size_step == 0;
+			struct cmrdv_key *key = cmrdv_create_key(s.pd, &ka);
+
+			vt_check(!!key == want, "alg %d, %u-byte key: %s",
+				 keyed[i].alg, len,
+				 key ? "accepted but not reported" :
+				       "reported but refused");
+			if (key)
+				cmrdv_destroy_key(key);
+		}
+	}
+	vt_check(!attr.alg[CMRDV_ALG_SHA256].max_key_size, "SHA-256 unkeyed");
 }
 
 /* Random data: incompressible, or runs of a few symbols. */
@@ -446,6 +514,176 @@ static void streams(void)
 	free(whole);
 }
 
+/*
+ * compress -> encrypt -> RDMA WRITE posted in one batch, each WR reading
+ * what the one before produced (cmrdv_wr_set_src_from_prev()): the bytes
+ * that land are AES-256-GCM(gzip(data)), as OpenSSL and zlib read them.
+ */
+static void chain(void)
+{
+	const uint32_t n = 300000, room = n + 4096;
+	uint8_t key[32], iv[12] = { 1, 2, 3 }, *z, *sealed, *landed, *plain;
+	struct ibv_mr *zmr, *smr, *lmr;
+	struct cmrdv_crypto_attr ca = {};
+	struct cmrdv_key *k;
+	struct cmr_done d[3];
+	EVP_CIPHER_CTX *c;
+	uLongf plain_len = n;
+	uint32_t zlen;
+	int outl, tmp;
+
+	for (unsigned int i = 0; i < sizeof(key); i++)
+		key[i] = 0x40 + i;
+	z = calloc(1, room);
+	sealed = calloc(1, room);
+	landed = calloc(1, room);
+	plain = malloc(room);
+	vt_check(z && sealed && landed && plain, "alloc");
+	zmr = cmr_session_reg(&s, z, room);
+	smr = cmr_session_reg(&s, sealed, room);
+	lmr = cmr_session_reg(&s, landed, room);
+	k = make_key(CMRDV_ALG_AES_GCM, key, sizeof(key));
+	memcpy(ca.iv, iv, sizeof(iv));
+	fill(src, n, true);
+
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = 1;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
+	cmrdv_wr_set_dst_sge(s.dqp, zmr->lkey, (uintptr_t)z, room);
+	s.qpx->wr_id = 2;
+	cmrdv_wr_encrypt(s.dqp, k, &ca);
+	ibv_wr_set_sge(s.qpx, zmr->lkey, (uintptr_t)z, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	cmrdv_wr_set_dst_sge(s.dqp, smr->lkey, (uintptr_t)sealed, room);
+	s.qpx->wr_id = 3;
+	ibv_wr_rdma_write(s.qpx, lmr->rkey, (uintptr_t)landed);
+	ibv_wr_set_sge(s.qpx, smr->lkey, (uintptr_t)sealed, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+	for (int i = 0; i < 3; i++) {
+		cmr_session_wait(&s, &d[i]);
+		vt_check(d[i].wr_id == (uint64_t)i + 1 &&
+			 d[i].status == IBV_WC_SUCCESS, "chain WR %d: %s", i + 1,
+			 cmr_done_error(&d[i]));
+	}
+	zlen = d[0].byte_len;
+	vt_check(zlen > 0 && zlen < n / 2 && d[1].byte_len == zlen + 16 &&
+		 d[2].byte_len == zlen + 16, "chain lengths %u %u %u",
+		 d[0].byte_len, d[1].byte_len, d[2].byte_len);
+	vt_check(!landed[zlen + 16], "the RDMA WRITE went past the sealed data");
+
+	/* OpenSSL opens what landed; zlib inflates it to the original. */
+	c = EVP_CIPHER_CTX_new();
+	EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv);
+	EVP_DecryptUpdate(c, z, &outl, landed, zlen);
+	EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, landed + zlen);
+	vt_check(EVP_DecryptFinal_ex(c, z + outl, &tmp) == 1,
+		 "OpenSSL rejects the chain's tag");
+	EVP_CIPHER_CTX_free(c);
+	{
+		z_stream zs = { .next_in = z, .avail_in = zlen,
+				.next_out = plain, .avail_out = room };
+
+		vt_check(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK &&
+			 inflate(&zs, Z_FINISH) == Z_STREAM_END, "gunzip");
+		plain_len = zs.total_out;
+		inflateEnd(&zs);
+	}
+	vt_check(plain_len == n && !memcmp(plain, src, n),
+		 "the chain does not round-trip");
+	checks += 3;
+
+	/*
+	 * The first link fails with a data error (no room): the rest of the
+	 * chain does nothing and says why; the QP stays usable.
+	 */
+	memset(landed, 0xee, room);
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = 4;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
+	cmrdv_wr_set_dst_sge(s.dqp, zmr->lkey, (uintptr_t)z, 100);
+	s.qpx->wr_id = 5;
+	cmrdv_wr_encrypt(s.dqp, k, &ca);
+	ibv_wr_set_sge(s.qpx, zmr->lkey, (uintptr_t)z, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	cmrdv_wr_set_dst_sge(s.dqp, smr->lkey, (uintptr_t)sealed, room);
+	s.qpx->wr_id = 6;
+	ibv_wr_rdma_write(s.qpx, lmr->rkey, (uintptr_t)landed);
+	ibv_wr_set_sge(s.qpx, smr->lkey, (uintptr_t)sealed, room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+	cmr_session_wait(&s, &d[0]);
+	vt_check(d[0].wr_id == 4 && d[0].status == IBV_WC_LOC_LEN_ERR &&
+		 d[0].vendor_err == CMRDV_ERR_DST_TOO_SMALL, "first link: %s",
+		 cmr_done_error(&d[0]));
+	for (int i = 1; i < 3; i++) {
+		cmr_session_wait(&s, &d[i]);
+		vt_check(d[i].wr_id == 4u + i && d[i].status == IBV_WC_GENERAL_ERR &&
+			 d[i].vendor_err == CMRDV_ERR_PREV_FAILED,
+			 "link %d after a failed one: %s", i + 1,
+			 cmr_done_error(&d[i]));
+	}
+	for (uint32_t i = 0; i < room; i++)
+		vt_check(landed[i] == 0xee, "a failed chain wrote at %u", i);
+	checks += 3;
+	run_ok(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 8, 8,
+	       "QP usable after a failed chain");
+
+	cmrdv_destroy_key(k);
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(smr);
+	ibv_dereg_mr(zmr);
+	free(z);
+	free(sealed);
+	free(landed);
+	free(plain);
+}
+
+/*
+ * Completions through a completion channel, with the doorbell and with the
+ * SQ poller (whose thread raises the event): CRC32 of random data against
+ * zlib, many WRs, each waited for by blocking.
+ */
+static void events(void)
+{
+	for (int poll = 0; poll < 2; poll++) {
+		struct cmr_session es;
+		struct ibv_mr *mr;
+		struct cmr_done d;
+
+		cmr_session_open_attr(&es, &(struct cmr_session_attr){
+			.devname = vt_dev(), .depth = 4, .events = true,
+			.create_flags = poll ? CMRDV_QP_CREATE_SQ_POLL : 0,
+		});
+		mr = cmr_session_reg(&es, src, MAX_OUT);
+		for (uint32_t i = 0; i < 200; i++) {
+			uint32_t n = 1 + rand_r(&seed) % 5000;
+
+			fill(src, n, false);
+			ibv_wr_start(es.qpx);
+			es.qpx->wr_id = i;
+			es.qpx->wr_flags = IBV_SEND_SIGNALED;
+			cmrdv_wr_digest(es.dqp, CMRDV_ALG_CRC32, NULL);
+			ibv_wr_set_sge(es.qpx, mr->lkey, (uintptr_t)src, n);
+			vt_check(!ibv_wr_complete(es.qpx), "post");
+			cmr_session_wait(&es, &d);
+			vt_check(d.wr_id == i && d.status == IBV_WC_SUCCESS &&
+				 d.result_len == 4 &&
+				 (d.result[0] | d.result[1] << 8 | d.result[2] << 16 |
+				  (uint32_t)d.result[3] << 24) == crc32(0, src, n),
+				 "event-driven CRC32 %u (%s)", i,
+				 poll ? "SQ poller" : "doorbell");
+			checks++;
+		}
+		ibv_dereg_mr(mr);
+		cmr_session_close(&es);
+	}
+}
+
 /* Each error status; data errors leave the QP usable. */
 static void errors(void)
 {
@@ -497,6 +735,67 @@ static void drop_mrs(void)
 	}
 }
 
+/*
+ * A key or stream destroyed while a WR naming it waits behind a slow one
+ * (the SQ poller runs the queue): the kernel no longer finds the handle.
+ */
+static void destroyed_handles(void)
+{
+	struct cmrdv_stream_init_attr sa = { .alg = CMRDV_ALG_DEFLATE,
+					     .dir = CMRDV_FORWARD, .level = 9 };
+	struct op slow = { .alg = CMRDV_ALG_DEFLATE, .level = 9 };
+	uint8_t k[32] = { 3 };
+	struct cmr_done d;
+
+	for (int which = 0; which < 2; which++) {
+		struct op op = { .alg = CMRDV_ALG_AES_GCM };
+		struct cmrdv_stream *st = NULL;
+		struct cmrdv_key *key = NULL;
+
+		cmr_session_open_flags(&s, vt_dev(), 8, CMRDV_QP_CREATE_SQ_POLL);
+		mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+		mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+		if (which == 0)
+			key = make_key(CMRDV_ALG_AES_GCM, k, 32);
+		else
+			st = cmrdv_create_stream(s.pd, &sa);
+		vt_check(key || st, "create");
+		fill(src, MAX_IN, false);
+
+		ibv_wr_start(s.qpx);
+		s.qpx->wr_flags = IBV_SEND_SIGNALED;
+		s.qpx->wr_id = 1;
+		cmrdv_wr_compress(s.dqp, slow.alg, slow.level, 0);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, MAX_IN);
+		cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey, (uintptr_t)dst,
+				     MAX_OUT / 2);
+		s.qpx->wr_id = 2;
+		if (key)
+			cmrdv_wr_encrypt(s.dqp, key, &op.ca);
+		else
+			cmrdv_wr_stream(s.dqp, st, CMRDV_STREAM_END);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, 64);
+		cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey,
+				     (uintptr_t)dst + MAX_OUT / 2, 4096);
+		vt_check(!ibv_wr_complete(s.qpx), "post");
+		vt_check(!(key ? cmrdv_destroy_key(key) : cmrdv_destroy_stream(st)),
+			 "destroy with a WR in flight");
+
+		cmr_session_wait(&s, &d);
+		vt_check(d.wr_id == 1 && d.status == IBV_WC_SUCCESS,
+			 "the slow WR: %s", cmr_done_error(&d));
+		cmr_session_wait(&s, &d);
+		vt_check(d.wr_id == 2 && d.status == IBV_WC_LOC_QP_OP_ERR &&
+			 d.vendor_err == (which ? CMRDV_ERR_BAD_STREAM :
+					  CMRDV_ERR_BAD_KEY),
+			 "WR naming a destroyed %s: %s", which ? "stream" : "key",
+			 cmr_done_error(&d));
+		checks += 2;
+		drop_mrs();
+		cmr_session_close(&s);
+	}
+}
+
 /* Malformed WRs move the QP to ERR: each gets a fresh session. */
 static void malformed(void)
 {
@@ -527,6 +826,67 @@ static void malformed(void)
 		 cmr_done_error(&d));
 	drop_mrs();
 	cmr_session_close(&s);
+
+	/* An lkey that names nothing. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = ++checks;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_memcpy(s.dqp);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey ^ 0x5a5a00, (uintptr_t)src, 16);
+	cmrdv_wr_set_dst_sge(s.dqp, mrs[PINNED][1]->lkey, (uintptr_t)dst, 16);
+	vt_check(!ibv_wr_complete(s.qpx), "post");
+	cmr_session_wait(&s, &d);
+	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "bad lkey: %s",
+		 cmr_done_error(&d));
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* Parameters only the kernel can judge against the data. */
+	cmr_session_open(&s, vt_dev(), 8);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	op = (struct op){ .alg = CMRDV_ALG_AES_XTS };
+	op.key = make_key(CMRDV_ALG_AES_XTS, k, 32);
+	op.ca.data_unit_size = 64;
+	d = run(&op, 100, 100);		/* not a whole number of units */
+	vt_check(d.status == IBV_WC_LOC_QP_OP_ERR &&
+		 d.vendor_err == CMRDV_ERR_BAD_PARAM, "XTS 100 B in 64 B units: %s",
+		 cmr_done_error(&d));
+	cmrdv_destroy_key(op.key);
+	drop_mrs();
+	cmr_session_close(&s);
+
+	/* More than max_compute_size bytes of source. */
+	{
+		struct cmrdv_device_attr attr;
+		uint8_t *big;
+		size_t len;
+
+		cmr_session_open(&s, vt_dev(), 8);
+		vt_check(!cmrdv_query_device(s.ctx, &attr), "query");
+		len = (size_t)attr.max_compute_size + 1;
+		big = calloc(1, len);
+		vt_check(big, "alloc");
+		mrs[PINNED][0] = cmr_session_reg(&s, big, len);
+		mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+		ibv_wr_start(s.qpx);
+		s.qpx->wr_id = ++checks;
+		s.qpx->wr_flags = IBV_SEND_SIGNALED;
+		cmrdv_wr_digest(s.dqp, CMRDV_ALG_CRC32C, NULL);
+		ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)big, len);
+		vt_check(!ibv_wr_complete(s.qpx), "post");
+		cmr_session_wait(&s, &d);
+		vt_check(d.status == IBV_WC_LOC_LEN_ERR,
+			 "source of max_compute_size + 1: %s", cmr_done_error(&d));
+		drop_mrs();
+		cmr_session_close(&s);
+		free(big);
+	}
+
+	destroyed_handles();
 
 	/* A read-only destination MR. */
 	cmr_session_open(&s, vt_dev(), 8);
@@ -570,6 +930,7 @@ int main(void)
 	kind = PINNED;
 	gcm_vectors();
 	digest_vectors();
+	key_sizes();
 	for (kind = 0; kind < NUM_KINDS; kind++) {
 		compression_interop();
 		crypto_interop();
@@ -577,6 +938,8 @@ int main(void)
 	kind = ODP;
 	streams();
 	kind = PINNED;
+	chain();
+	events();
 	errors();
 	malformed();
 	printf("%d compute WRs checked\n", checks);

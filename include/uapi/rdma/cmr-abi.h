@@ -334,6 +334,12 @@ enum cmr_compute_verr {
 	CMR_VERR_BAD_STREAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_BAD_PARAM,		/* status IBV_WC_LOC_QP_OP_ERR */
 	CMR_VERR_UNSUPPORTED,		/* status IBV_WC_LOC_QP_OP_ERR */
+	/*
+	 * CMR_WQE_SRC_FROM_PREV after a WR that failed without moving the QP
+	 * to ERR: there is no output to read.  Status IBV_WC_GENERAL_ERR;
+	 * the QP stays usable.
+	 */
+	CMR_VERR_PREV_FAILED,
 };
 
 /*
@@ -386,7 +392,7 @@ enum cmr_uverbs_attrs {
 	CMR_ATTR_QUERY_COMPUTE_CAPS = CMR_UVERBS_ID(0),	/* out */
 };
 
-#define CMR_MAX_KEY_LEN 128
+#define CMR_MAX_KEY_LEN 256
 
 struct cmr_stream_params {
 	__u32 alg;			/* enum cmr_compute_alg */
@@ -407,8 +413,11 @@ struct cmr_alg_caps {
 	__u8 max_level;
 	__u8 default_level;
 	__u8 reserved;
-	__u32 key_sizes;		/* bit n: keys of n bytes, n < 32 */
-	__u32 key_sizes_hi;		/* bit n: keys of 32 + n bytes */
+	/* Key lengths accepted: min, min + step, ..., max bytes; 0 if unkeyed. */
+	__u16 min_key_size;
+	__u16 max_key_size;
+	__u16 key_size_step;
+	__u16 reserved2;
 	char backend[64];		/* NUL-terminated */
 };
 

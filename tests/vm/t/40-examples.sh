@@ -35,6 +35,11 @@ for lvl in 1 9; do
 	"$bin/cmr-zip" -$lvl -c "$w/corpus" | gunzip -c | cmp - "$w/corpus" ||
 		fail "level $lvl"
 done
+# Output far larger than the device's max_compute_size per WR: 24 MB of
+# zeros is ~24 KB of gzip, which cmr-zip must feed in small enough chunks.
+head -c 24000000 /dev/zero > "$w/zeros"
+gzip -9 -c "$w/zeros" > "$w/zeros.gz"
+"$bin/cmr-zip" -d -c "$w/zeros.gz" | cmp - "$w/zeros" || fail "1000:1 expansion"
 head -c 1000 "$w/a.gz" > "$w/trunc.gz"
 if "$bin/cmr-zip" -d -c "$w/trunc.gz" > /dev/null 2>&1; then
 	fail "a truncated file was accepted"
