@@ -8,18 +8,26 @@ set -u
 dev=${CMR_TEST_DEV:-cmr0}
 failed=0
 
+positive() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
+
 check() {	# check TOOL SIZE ITERS COLUMN [ARGS...]
-	local tool=$1 size=$2 iters=$3 col=$4 row val
+	local tool=$1 size=$2 iters=$3 col=$4 row val try
 	shift 4
-	if ! row=$(perftest_pair "$tool" "$dev" "$size" "$iters" "$@"); then
-		echo "FAIL: $tool $size B did not complete"
-		failed=1
-		return
-	fi
-	val=$(perftest_col "$col" <<<"$row")
 	# A figure must be a positive number: perftest prints 0.00 or nan
-	# when nothing was measured.
-	if ! awk -v v="$val" 'BEGIN { exit !(v + 0 > 0) }'; then
+	# when nothing was measured.  It also prints 0.00 when its CPU clock
+	# calibration (a regression over timed sleeps) fails because the
+	# vCPUs are starved by the host, so a zero is measured once more.
+	for try in 1 2; do
+		if ! row=$(perftest_pair "$tool" "$dev" "$size" "$iters" "$@"); then
+			echo "FAIL: $tool $size B did not complete"
+			failed=1
+			return
+		fi
+		val=$(perftest_col "$col" <<<"$row")
+		positive "$val" && break
+		echo "note: $tool $size B reported '$val' (try $try): $row"
+	done
+	if ! positive "$val"; then
 		echo "FAIL: $tool $size B reports '$val': $row"
 		failed=1
 		return
