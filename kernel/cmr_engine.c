@@ -342,7 +342,7 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	enum ib_wc_status rstatus = IB_WC_SUCCESS;
 	u32 hdr = ud_av ? CMR_UD_GRH_LEN : 0;
 	struct cmr_cqe cqe = {};
-	bool dst_fault, limit = false, solicited;
+	bool dst_fault, limit = false, solicited, cqe_lost;
 	unsigned int nseg = 0;
 	const u8 *slot;
 	struct ib_grh grh;
@@ -476,7 +476,7 @@ consume:
 	rq->q.index++;
 	cmr_queue_publish_consumer(&rq->q);
 	solicited = x->wqe->flags & CMR_WQE_SOLICITED;
-	cmr_cq_post(peer->rcq, &cqe, solicited);
+	cqe_lost = !cmr_cq_post(peer->rcq, &cqe, solicited);
 	if (rq->srq && rq->srq->limit &&
 	    prod - rq->q.index < rq->srq->limit) {
 		rq->srq->limit = 0;	/* the event disarms it */
@@ -495,6 +495,9 @@ consume:
 			rq->srq->ibsrq.event_handler(&ev,
 						     rq->srq->ibsrq.srq_context);
 	}
+	/* The receiver lost a completion: its queues cannot be trusted. */
+	if (cqe_lost)
+		cmr_qp_error(peer, IB_EVENT_QP_FATAL);
 	if (rstatus != IB_WC_SUCCESS) {
 		cmr_qp_error(peer, 0);
 		if (!ud_av)
@@ -1004,7 +1007,9 @@ static void cmr_sq_complete(struct cmr_exec *x)
 		cqe.result_len = x->result_len;
 		memcpy(cqe.result, x->result, x->result_len);
 	}
-	cmr_cq_post(qp->scq, &cqe, false);
+	/* A QP that lost a completion goes to ERR, as after CQ overrun in IB. */
+	if (!cmr_cq_post(qp->scq, &cqe, false))
+		cmr_qp_error(qp, IB_EVENT_QP_FATAL);
 }
 
 /* A local error on a UD QP stops its SQ only (SQE). */
