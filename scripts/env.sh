@@ -25,8 +25,13 @@ if [ -z "${KVER:-}" ]; then
 	if [ -s "$CMR_BUILD/kver" ]; then
 		KVER=$(cat "$CMR_BUILD/kver")
 	else
-		KVER=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		       sed -n 's/.*Depends: linux-image-\(.*\)$/\1/p' | head -n1)
+		cmr_kver() {
+			apt-cache depends linux-image-amd64 2>/dev/null |
+				sed -n 's/.*Depends: linux-image-\(.*\)$/\1/p' | head -n1
+		}
+		KVER=$(cmr_kver)
+		# A fresh machine may have no package lists yet.
+		[ -n "$KVER" ] || { apt-get update -qq && KVER=$(cmr_kver); }
 		[ -n "$KVER" ] || { echo "cannot resolve linux-image-amd64" >&2; exit 1; }
 		echo "$KVER" > "$CMR_BUILD/kver"
 	fi
