@@ -514,6 +514,41 @@ static void streams(void)
 	free(whole);
 }
 
+/* The buffers of the compress -> encrypt -> RDMA WRITE chain. */
+struct chain {
+	uint8_t *z, *sealed, *landed;	/* gzip, sealed, landed */
+	struct ibv_mr *zmr, *smr, *lmr;
+	uint32_t room;			/* bytes of each */
+	struct cmrdv_key *key;
+	const struct cmrdv_crypto_attr *ca;
+};
+
+/*
+ * Post the chain on src[0..n) in one batch, wr_ids first..first + 2; the
+ * compression may write zroom bytes.
+ */
+static void post_chain(const struct chain *ch, uint64_t first, uint32_t n,
+		       uint32_t zroom)
+{
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = first;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
+	cmrdv_wr_set_dst_sge(s.dqp, ch->zmr->lkey, (uintptr_t)ch->z, zroom);
+	s.qpx->wr_id = first + 1;
+	cmrdv_wr_encrypt(s.dqp, ch->key, ch->ca);
+	ibv_wr_set_sge(s.qpx, ch->zmr->lkey, (uintptr_t)ch->z, ch->room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	cmrdv_wr_set_dst_sge(s.dqp, ch->smr->lkey, (uintptr_t)ch->sealed,
+			     ch->room);
+	s.qpx->wr_id = first + 2;
+	ibv_wr_rdma_write(s.qpx, ch->lmr->rkey, (uintptr_t)ch->landed);
+	ibv_wr_set_sge(s.qpx, ch->smr->lkey, (uintptr_t)ch->sealed, ch->room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+}
+
 /*
  * compress -> encrypt -> RDMA WRITE posted in one batch, each WR reading
  * what the one before produced (cmrdv_wr_set_src_from_prev()): the bytes
@@ -527,6 +562,7 @@ static void chain(void)
 	struct cmrdv_crypto_attr ca = {};
 	struct cmrdv_key *k;
 	struct cmr_done d[3];
+	struct chain ch;
 	EVP_CIPHER_CTX *c;
 	uLongf plain_len = n;
 	uint32_t zlen;
@@ -545,23 +581,12 @@ static void chain(void)
 	k = make_key(CMRDV_ALG_AES_GCM, key, sizeof(key));
 	memcpy(ca.iv, iv, sizeof(iv));
 	fill(src, n, true);
-
-	ibv_wr_start(s.qpx);
-	s.qpx->wr_id = 1;
-	s.qpx->wr_flags = IBV_SEND_SIGNALED;
-	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
-	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
-	cmrdv_wr_set_dst_sge(s.dqp, zmr->lkey, (uintptr_t)z, room);
-	s.qpx->wr_id = 2;
-	cmrdv_wr_encrypt(s.dqp, k, &ca);
-	ibv_wr_set_sge(s.qpx, zmr->lkey, (uintptr_t)z, room);
-	cmrdv_wr_set_src_from_prev(s.dqp);
-	cmrdv_wr_set_dst_sge(s.dqp, smr->lkey, (uintptr_t)sealed, room);
-	s.qpx->wr_id = 3;
-	ibv_wr_rdma_write(s.qpx, lmr->rkey, (uintptr_t)landed);
-	ibv_wr_set_sge(s.qpx, smr->lkey, (uintptr_t)sealed, room);
-	cmrdv_wr_set_src_from_prev(s.dqp);
-	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+	ch = (struct chain){
+		.z = z, .sealed = sealed, .landed = landed,
+		.zmr = zmr, .smr = smr, .lmr = lmr, .room = room, .key = k,
+		.ca = &ca,
+	};
+	post_chain(&ch, 1, n, room);
 	for (int i = 0; i < 3; i++) {
 		cmr_session_wait(&s, &d[i]);
 		vt_check(d[i].wr_id == (uint64_t)i + 1 &&
@@ -600,22 +625,7 @@ static void chain(void)
 	 * chain does nothing and says why; the QP stays usable.
 	 */
 	memset(landed, 0xee, room);
-	ibv_wr_start(s.qpx);
-	s.qpx->wr_id = 4;
-	s.qpx->wr_flags = IBV_SEND_SIGNALED;
-	cmrdv_wr_compress(s.dqp, CMRDV_ALG_DEFLATE, 6, CMRDV_DEFLATE_GZIP);
-	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
-	cmrdv_wr_set_dst_sge(s.dqp, zmr->lkey, (uintptr_t)z, 100);
-	s.qpx->wr_id = 5;
-	cmrdv_wr_encrypt(s.dqp, k, &ca);
-	ibv_wr_set_sge(s.qpx, zmr->lkey, (uintptr_t)z, room);
-	cmrdv_wr_set_src_from_prev(s.dqp);
-	cmrdv_wr_set_dst_sge(s.dqp, smr->lkey, (uintptr_t)sealed, room);
-	s.qpx->wr_id = 6;
-	ibv_wr_rdma_write(s.qpx, lmr->rkey, (uintptr_t)landed);
-	ibv_wr_set_sge(s.qpx, smr->lkey, (uintptr_t)sealed, room);
-	cmrdv_wr_set_src_from_prev(s.dqp);
-	vt_check(!ibv_wr_complete(s.qpx), "chain ibv_wr_complete");
+	post_chain(&ch, 4, n, 100);
 	cmr_session_wait(&s, &d[0]);
 	vt_check(d[0].wr_id == 4 && d[0].status == IBV_WC_LOC_LEN_ERR &&
 		 d[0].vendor_err == CMRDV_ERR_DST_TOO_SMALL, "first link: %s",

@@ -24,20 +24,19 @@ static const struct vt_qp_opts opts = {
 	.access = RW,
 };
 
-/* A QP of depth wrs on its own CQ of (at least) cqe entries. */
-static void end_create(struct vt_end *e, int cqe, int wrs)
+/*
+ * a and b connected, each on a CQ of its own; the one of small gets (at
+ * least) 2 entries, the other room to spare.  Returns small's CQ size.
+ */
+static int connect_pair(struct vt_end *a, struct vt_end *b,
+			struct vt_end *small)
 {
-	struct ibv_qp_init_attr attr = {
-		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = wrs, .max_recv_wr = wrs,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-
-	e->cq = ibv_create_cq(v.ctx, cqe, NULL, NULL, 0);
-	vt_check(e->cq, "create_cq: %s", strerror(errno));
-	attr.send_cq = attr.recv_cq = e->cq;
-	e->qp = ibv_create_qp(v.pd, &attr);
-	vt_check(e->qp, "create_qp: %s", strerror(errno));
+	vt_end_create_cq(&v, a, 16, a == small ? 2 : 32);
+	vt_end_create_cq(&v, b, 16, b == small ? 2 : 32);
+	vt_connect(&v, a, b, &opts);
+	vt_check(small->cq->cqe < 16, "CQ of %d entries for 2",
+		 small->cq->cqe);
+	return small->cq->cqe;
 }
 
 /* Wait for CQ_ERR on cq and QP_FATAL on qp, in any order, with others. */
@@ -107,11 +106,7 @@ static void requester(void)
 	struct ibv_wc wc;
 	int n, i;
 
-	end_create(&a, 2, 16);
-	end_create(&b, 16, 16);
-	vt_connect(&v, &a, &b, &opts);
-	n = a.cq->cqe;
-	vt_check(n < 16, "CQ of %d entries for 2", n);
+	n = connect_pair(&a, &b, &a);
 
 	for (i = 0; i <= n; i++)
 		vt_check(!vt_post_send(a.qp, IBV_WR_RDMA_WRITE, i, &s, 1,
@@ -143,11 +138,7 @@ static void responder(void)
 			     .lkey = rmr->lkey };
 	int n, i;
 
-	end_create(&a, 16, 16);
-	end_create(&b, 2, 16);
-	vt_connect(&v, &a, &b, &opts);
-	n = b.cq->cqe;
-	vt_check(n < 8, "CQ of %d entries for 2", n);
+	n = connect_pair(&a, &b, &b);
 
 	for (i = 0; i <= n; i++)
 		vt_check(!vt_post_recv(b.qp, 100 + i, &r, 1), "post_recv %d",
@@ -171,8 +162,8 @@ int main(void)
 	rmr = vt_reg(&v, rbuf, sizeof(rbuf), RW);
 	requester();
 	responder();
-	ibv_dereg_mr(smr);
-	ibv_dereg_mr(rmr);
+	vt_check(!ibv_dereg_mr(smr), "dereg_mr");
+	vt_check(!ibv_dereg_mr(rmr), "dereg_mr");
 	vt_close(&v);
 	printf("cq overflow: requester and responder CQ overrun\n");
 	return 0;

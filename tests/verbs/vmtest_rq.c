@@ -87,6 +87,16 @@ static void ping(struct vt_end *a, struct ibv_qp *bqp, struct ibv_cq *bcq,
 	}
 }
 
+/* Connect a and b, fill b's RQ and ping; wr_ids run on from *next. */
+static void connect_fill_ping(struct vt_end *a, struct vt_end *b,
+			      uint64_t *next)
+{
+	vt_connect(&v, a, b, &opts);
+	fill(b->qp, *next);
+	*next += DEPTH;
+	ping(a, b->qp, b->cq, next);
+}
+
 static void own_cq(void)
 {
 	struct vt_end a, b;
@@ -94,10 +104,7 @@ static void own_cq(void)
 
 	vt_end_create(&v, &a, DEPTH);
 	vt_end_create(&v, &b, DEPTH);
-	vt_connect(&v, &a, &b, &opts);
-	fill(b.qp, next);
-	next += DEPTH;
-	ping(&a, b.qp, b.cq, &next);
+	connect_fill_ping(&a, &b, &next);
 	vt_end_destroy(&a);
 	vt_end_destroy(&b);
 }
@@ -172,16 +179,10 @@ static void reset(void)
 
 	vt_end_create(&v, &a, DEPTH);
 	vt_end_create(&v, &b, DEPTH);
-	vt_connect(&v, &a, &b, &opts);
-	fill(b.qp, next);
-	next += DEPTH;
-	ping(&a, b.qp, b.cq, &next);
+	connect_fill_ping(&a, &b, &next);
 	vt_check(!ibv_modify_qp(a.qp, &attr, IBV_QP_STATE), "a to RESET");
 	vt_check(!ibv_modify_qp(b.qp, &attr, IBV_QP_STATE), "b to RESET");
-	vt_connect(&v, &a, &b, &opts);
-	fill(b.qp, next);
-	next += DEPTH;
-	ping(&a, b.qp, b.cq, &next);
+	connect_fill_ping(&a, &b, &next);
 	vt_end_destroy(&a);
 	vt_end_destroy(&b);
 }

@@ -39,6 +39,11 @@ void vt_close(struct vt_ctx *v)
 
 void vt_end_create(struct vt_ctx *v, struct vt_end *e, int depth)
 {
+	vt_end_create_cq(v, e, depth, 2 * depth);
+}
+
+void vt_end_create_cq(struct vt_ctx *v, struct vt_end *e, int depth, int cqe)
+{
 	struct ibv_qp_init_attr attr = {
 		.qp_type = IBV_QPT_RC,
 		.cap = {
@@ -50,7 +55,7 @@ void vt_end_create(struct vt_ctx *v, struct vt_end *e, int depth)
 		},
 	};
 
-	e->cq = ibv_create_cq(v->ctx, 2 * depth, NULL, NULL, 0);
+	e->cq = ibv_create_cq(v->ctx, cqe, NULL, NULL, 0);
 	vt_check(e->cq, "create_cq: %s", strerror(errno));
 	attr.send_cq = e->cq;
 	attr.recv_cq = e->cq;

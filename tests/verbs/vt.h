@@ -52,7 +52,9 @@ struct vt_qp_opts {
 
 void vt_open(struct vt_ctx *v, const char *devname);
 void vt_close(struct vt_ctx *v);
+/* A QP of depth WRs each way on a CQ of 2 * depth (or cqe) entries. */
 void vt_end_create(struct vt_ctx *v, struct vt_end *e, int depth);
+void vt_end_create_cq(struct vt_ctx *v, struct vt_end *e, int depth, int cqe);
 void vt_end_destroy(struct vt_end *e);
 /* Bring a and b to RTS, connected to each other. */
 void vt_connect(struct vt_ctx *v, struct vt_end *a, struct vt_end *b,

@@ -23,34 +23,31 @@ def aad(hdr, i, last):
     return hdr + struct.pack('>QB', i, last)
 
 
+def split(buf, step):
+    """Chunks of step bytes; a short (perhaps empty) last one ends the file."""
+    chunks = [buf[i:i + step] for i in range(0, len(buf), step)]
+    if not chunks or len(chunks[-1]) == step:
+        chunks.append(b'')
+    return chunks
+
+
 def main(mode, keyfile, inp, out):
     key = open(keyfile, 'rb').read()[:32]
     data = open(inp, 'rb').read()
     g = AESGCM(key)
-    res = bytearray()
     if mode == '-e':
         nonce = os.urandom(12)
         hdr = b'CMRCRYPT' + struct.pack('>II', 1, CHUNK) + nonce + b'\0' * 4
-        res += hdr
-        chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
-        if not chunks or len(chunks[-1]) == CHUNK:
-            chunks.append(b'')
-        for i, c in enumerate(chunks):
-            res += g.encrypt(ivs(nonce, i), c,
-                             aad(hdr, i, i == len(chunks) - 1))
+        chunks, op = split(data, CHUNK), g.encrypt
     else:
         hdr, body = data[:HDR], data[HDR:]
         assert hdr[:8] == b'CMRCRYPT', 'not a cmr-crypt file'
         nonce = hdr[16:28]
-        step = CHUNK + TAG
-        chunks = [body[i:i + step] for i in range(0, len(body), step)]
-        if not chunks or len(chunks[-1]) == step:
-            chunks.append(b'')
-        for i, c in enumerate(chunks):
-            res += g.decrypt(ivs(nonce, i), c,
-                             aad(hdr, i, i == len(chunks) - 1))
+        chunks, op = split(body, CHUNK + TAG), g.decrypt
+    res = bytearray(hdr if mode == '-e' else b'')
+    for i, c in enumerate(chunks):
+        res += op(ivs(nonce, i), c, aad(hdr, i, i == len(chunks) - 1))
     open(out, 'wb').write(res)
-
 
 if __name__ == '__main__':
     main(*sys.argv[1:])
