@@ -19,13 +19,6 @@
 
 #define CMR_ZSTD_DEFAULT_LEVEL	3
 #define CMR_ZSTD_MAX_LEVEL	19	/* 20-22 need hundreds of MiB */
-/*
- * One-shot ZSTD inputs up to this size are compressed in one call into a
- * static CCtx; larger ones go through the streaming API so that we can
- * reschedule between chunks.
- */
-#define CMR_ZSTD_ONESHOT_MAX	(8U << 20)
-
 #define CMR_GZIP_HDR_LEN	10
 #define CMR_GZIP_TRAILER_LEN	8
 
@@ -738,9 +731,13 @@ static int cmr_zstd_oneshot(struct cmr_run *r)
 		return 0;
 	}
 
-	/* Parameters (and workspace) fitted to the input size. */
+	/*
+	 * Parameters (and workspace) fitted to the input size.  An input of
+	 * one chunk is compressed in one call into a static CCtx; larger ones
+	 * go through the streaming API, which reschedules between chunks.
+	 */
 	params = cmr_zstd_params(r->p->level, max(r->src_len, 1U));
-	if (r->src_len <= CMR_ZSTD_ONESHOT_MAX) {
+	if (r->src_len <= CMR_COMPUTE_CHUNK) {
 		size = zstd_cctx_workspace_bound(&params.cParams);
 		err = cmr_zstd_cwork(ws, size);
 		if (err)
