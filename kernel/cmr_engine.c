@@ -1090,13 +1090,22 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
 }
 
 /*
+ * How long one run may go on.  A run holds cmr_srcu, which every destroy
+ * and deregistration in the module waits for, and compute WRs can take
+ * seconds each: past the slice the rest is left to the poller or worker,
+ * which starts a new read-side section.
+ */
+#define CMR_SQ_RUN_SLICE	(HZ / 10)
+
+/*
  * Run the SQ: execute posted WQEs in order until it is empty, the QP
  * cannot send, the head WQE waits for the peer (RNR), or budget WQEs ran
- * (the rest is left to the SQ's poller or worker).  sq_mutex and
- * cmr_srcu held.
+ * or the slice is used up (the rest is left to the SQ's poller or
+ * worker).  sq_mutex and cmr_srcu held.
  */
 static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 {
+	unsigned long end = jiffies + CMR_SQ_RUN_SLICE;
 	u32 pending;
 	enum ib_qp_state state;
 	bool expired = false;
@@ -1124,8 +1133,8 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 			cmr_qp_fatal(qp);
 			continue;
 		}
-		if (!budget--) {
-			/* User space keeps posting: yield to the worker. */
+		if (!budget-- || time_after(jiffies, end)) {
+			/* User space keeps posting, or WRs are long: yield. */
 			if (qp->sqp)
 				cmr_sqp_kick(qp->sqp);
 			else

@@ -10,7 +10,8 @@
  * errors (destination too small, corrupt input, authentication failure)
  * and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
  * parameters against the data, oversize source, a key or stream destroyed
- * under a posted WR); last, the longest WR the device takes, which must
+ * under a posted WR); last, long WRs: a batch of them must not hold up
+ * deregistrations elsewhere, and the longest WR the device takes must
  * leave the CPU to others on the way.
  */
 #define _GNU_SOURCE
@@ -943,6 +944,96 @@ static void *ticker(void *arg)
 	return NULL;
 }
 
+struct dereg_timer {
+	struct ibv_pd *pd;
+	double wait;		/* seconds ibv_dereg_mr() took */
+};
+
+/* Half a second into the batch, deregister an unrelated MR: how long? */
+static void *dereg_later(void *arg)
+{
+	struct dereg_timer *t = arg;
+	static uint8_t buf[4096];
+	struct ibv_mr *mr = ibv_reg_mr(t->pd, buf, sizeof(buf), 0);
+	double t0;
+
+	vt_check(mr, "reg_mr");
+	usleep(500000);
+	t0 = now_s();
+	vt_check(!ibv_dereg_mr(mr), "dereg_mr");
+	t->wait = now_s() - t0;
+	return NULL;
+}
+
+/*
+ * A batch of long WRs behind one doorbell must not make every
+ * deregistration in the module wait for the whole batch (the engine holds
+ * the read side of what dereg_mr waits for while it runs WRs): an
+ * unrelated MR is deregistered while the batch runs, in less than half of
+ * the batch's time.  The WRs' output is read by libzstd.
+ */
+static void long_batch(void)
+{
+	enum { K = 8, N = 512 << 10 };
+	uint32_t cap = ZSTD_compressBound(N), level;
+	struct cmrdv_device_attr attr;
+	struct dereg_timer t = {};
+	struct ibv_mr *imr, *omr;
+	uint8_t *in, *out, *back;
+	struct cmr_done d;
+	double batch;
+	pthread_t th;
+	int i;
+
+	cmr_session_open(&s, vt_dev(), K + 1);
+	vt_check(!cmrdv_query_device(s.ctx, &attr), "cmrdv_query_device");
+	level = attr.alg[CMRDV_ALG_ZSTD].max_level;
+	in = malloc(N);
+	out = malloc((size_t)K * cap);
+	back = malloc(N);
+	vt_check(in && out && back, "alloc");
+	fill(in, N, true);
+	imr = cmr_session_reg(&s, in, N);
+	omr = cmr_session_reg(&s, out, (size_t)K * cap);
+
+	t.pd = s.pd;
+	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
+	batch = now_s();
+	ibv_wr_start(s.qpx);
+	for (i = 0; i < K; i++) {
+		s.qpx->wr_id = i;
+		s.qpx->wr_flags = IBV_SEND_SIGNALED;
+		cmrdv_wr_compress(s.dqp, CMRDV_ALG_ZSTD, level, 0);
+		ibv_wr_set_sge(s.qpx, imr->lkey, (uintptr_t)in, N);
+		cmrdv_wr_set_dst_sge(s.dqp, omr->lkey,
+				     (uintptr_t)out + (size_t)i * cap, cap);
+	}
+	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
+	for (i = 0; i < K; i++) {
+		cmr_session_wait(&s, &d);
+		vt_check(d.wr_id == (uint64_t)i && d.status == IBV_WC_SUCCESS,
+			 "long WR %d: %s", i, cmr_done_error(&d));
+		vt_check(ZSTD_decompress(back, N, out + (size_t)i * cap,
+					 d.byte_len) == N &&
+			 !memcmp(back, in, N), "libzstd cannot read long WR %d",
+			 i);
+		checks++;
+	}
+	batch = now_s() - batch;
+	pthread_join(th, NULL);
+	printf("%d zstd level %u WRs of %u B in one batch: %.1f s; an unrelated dereg_mr meanwhile: %.2f s\n",
+	       K, level, N, batch, t.wait);
+	vt_check(t.wait < batch / 2,
+		 "dereg_mr waited %.1f s for a %.1f s batch of WRs", t.wait,
+		 batch);
+
+	vt_check(!ibv_dereg_mr(omr) && !ibv_dereg_mr(imr), "dereg_mr");
+	cmr_session_close(&s);
+	free(back);
+	free(out);
+	free(in);
+}
+
 /*
  * The longest WR the device accepts: max_compute_size bytes of text at
  * zstd's highest reported level (tens of seconds under emulation), posted
@@ -1049,6 +1140,7 @@ int main(void)
 	events();
 	errors();
 	malformed();
+	long_batch();
 	longest();
 	printf("%d compute WRs checked\n", checks);
 	return 0;
