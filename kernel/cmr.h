@@ -313,7 +313,9 @@ struct cmr_qp {
 	struct cmr_ucontext *uc;	/* outlives the QP */
 	/*
 	 * References from outside cmr_srcu: a requester stalled on our
-	 * receive queue, a wake-up about to run us.  + 1 while we exist.
+	 * receive queue, a wake-up about to run us, a receive doorbell, a
+	 * run of our SQ that left the section (struct cmr_sq_hold).  + 1
+	 * while we exist.
 	 */
 	refcount_t ref;
 	struct completion released;	/* ref reached zero */
@@ -389,12 +391,13 @@ struct cmr_qp {
 
 	/*
 	 * CMR_QP_FLAG_SQ_POLL: the poller thread running this SQ.  The
-	 * entry is in sqp->qps (under sqp->lock, read under cmr_srcu);
-	 * sqp_flagged, the poller's own, says whether it left
-	 * CMR_RING_NEED_WAKEUP set in the SQ ring.
+	 * entry is in sqp->qps (under sqp->lock, read under cmr_srcu)
+	 * until sqp_unlisted; sqp_flagged, the poller's own, says whether
+	 * it left CMR_RING_NEED_WAKEUP set in the SQ ring.
 	 */
 	struct cmr_sqp *sqp;
 	struct list_head sqp_entry;
+	bool sqp_unlisted;
 	bool sqp_flagged;
 
 	/* The creator's: charged for what WRs allocate in kernel threads. */

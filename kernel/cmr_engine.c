@@ -11,6 +11,12 @@
  * order; each one runs to completion, responder side included, before
  * the next starts, so fences and ordering rules hold trivially.
  *
+ * A run holds cmr_srcu, which keeps the QP, the MRs and the peer QPs it
+ * looks up alive and which every deregistration and destroy in the module
+ * waits for.  A compute WR computing in the QP's private buffers leaves
+ * the section while its backend runs, which may take seconds, holding a
+ * reference to the QP instead (struct cmr_sq_hold).
+ *
  * Everything read from a ring is copied once into the QP's private
  * buffers and validated there.  A bad WQE completes in error and moves
  * the QP to ERR (RC) or SQE (UD).
@@ -32,6 +38,7 @@ enum cmr_exec_result {
 /* One send WQE being executed; lives on the stack under sq_mutex. */
 struct cmr_exec {
 	struct cmr_qp *qp;		/* the requester */
+	struct cmr_sq_hold *hold;	/* what keeps qp */
 	struct cmr_send_wqe *wqe;	/* == qp->wqe, the private copy */
 	unsigned int nseg;		/* valid entries of qp->lsegs */
 	u64 len;			/* message length */
@@ -694,6 +701,20 @@ static int cmr_op_ud_send(struct cmr_exec *x)
  * forward case, cmr_compute_direct_ok()), and never more than it holds.
  */
 
+/*
+ * Leave the hold's cmr_srcu section; a reference keeps the QP meanwhile.
+ * sq_mutex held and the QP not dead: its destroy has not dropped its own
+ * reference yet.
+ */
+static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
+{
+	if (!hold->ref) {
+		refcount_inc(&qp->ref);
+		hold->ref = true;
+	}
+	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
+}
+
 /* The most an algorithm can produce from src_len bytes, if known. */
 static u32 cmr_compute_out_max(const struct cmr_compute_params *p,
 			       u32 src_len)
@@ -844,7 +865,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 	struct cmr_seg kseg;
 	u32 dst_cap, produced;
 	void *src, *dst;
-	bool dst_fault;
+	bool dst_fault, unlocked;
 	int ret;
 
 	if (!(qp->create_flags & CMR_QP_FLAG_COMPUTE)) {
@@ -921,24 +942,43 @@ static int cmr_op_compute(struct cmr_exec *x)
 	}
 	if (dst_cap && !dst)
 		dst = qp->cdst;
+
+	/*
+	 * Between the QP's own buffers the backend needs no MR: leave
+	 * cmr_srcu while it runs (seconds, for the largest WRs), so that
+	 * deregistrations and destroys elsewhere do not wait for it.  The
+	 * key and the stream are held by reference.
+	 */
+	unlocked = (!src || src == qp->csrc) && (!dst || dst == qp->cdst);
+	if (unlocked)
+		cmr_sq_hold_leave(qp, x->hold);
 	ret = cmr_compute_run(qp->ws, &p, kobj ? kobj->key : NULL,
 			      sobj ? sobj->stream : NULL, src, src_len, dst,
 			      dst_cap, &produced, x->result);
+	if (unlocked)
+		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
 	if (ret) {
 		cmr_compute_status(x, ret);
 		goto out;
 	}
 	/* produced <= dst_cap <= the destination SGEs' room. */
 	if (produced && dst == qp->cdst) {
+		/* Their MRs may have gone meanwhile: look them up again. */
+		if (unlocked)
+			x->status = cmr_exec_sges(qp, sge + wqe->num_sge,
+						  p.num_dst_sge,
+						  IB_ACCESS_LOCAL_WRITE,
+						  qp->rsegs, &ndst, &dst_room);
 		kseg.mr = NULL;
 		kseg.kaddr = qp->cdst;
 		kseg.len = produced;
-		if (cmr_copy(qp->bounce, qp->rsegs, ndst, &kseg, 1, produced,
-			     &dst_fault)) {
+		if (!x->status && cmr_copy(qp->bounce, qp->rsegs, ndst, &kseg,
+					   1, produced, &dst_fault))
+			x->status = IB_WC_LOC_PROT_ERR;
+		if (x->status) {
 			/* A stream went on without this output: no more. */
 			if (sobj)
 				cmr_stream_kill(sobj->stream);
-			x->status = IB_WC_LOC_PROT_ERR;
 			goto out;
 		}
 	}
@@ -1037,10 +1077,12 @@ static bool cmr_op_takes_prev(u8 opcode)
 	}
 }
 
-static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
+static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
+			      struct cmr_sq_hold *hold)
 {
 	struct cmr_exec x = {
 		.qp = qp,
+		.hold = hold,
 		.wqe = qp->wqe,
 		.rnr_expired = *rnr_expired,
 	};
@@ -1101,9 +1143,10 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired)
  * Run the SQ: execute posted WQEs in order until it is empty, the QP
  * cannot send, the head WQE waits for the peer (RNR), or budget WQEs ran
  * or the slice is used up (the rest is left to the SQ's poller or
- * worker).  sq_mutex and cmr_srcu held.
+ * worker).  sq_mutex held.
  */
-static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
+static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
+		       struct cmr_sq_hold *hold)
 {
 	unsigned long end = jiffies + CMR_SQ_RUN_SLICE;
 	u32 pending;
@@ -1141,28 +1184,26 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget)
 				mod_delayed_work(cmr_wq, &qp->sq_work, 0);
 			break;
 		}
-		if (cmr_sq_execute_one(qp, &expired) == CMR_EXEC_WAIT)
+		if (cmr_sq_execute_one(qp, &expired, hold) == CMR_EXEC_WAIT)
 			break;
 	}
 }
 
-/* sq_mutex held (modify_qp). */
+/* sq_mutex held (modify_qp, whose uverbs command holds the QP). */
 void cmr_sq_run_locked(struct cmr_qp *qp)
 {
-	int idx = srcu_read_lock(&cmr_srcu);
+	struct cmr_sq_hold hold;
 
-	cmr_sq_run(qp, qp->sq.num_entries);
-	srcu_read_unlock(&cmr_srcu, idx);
+	cmr_sq_hold_begin(&hold);
+	cmr_sq_run(qp, qp->sq.num_entries, &hold);
+	cmr_sq_hold_end(qp, &hold);
 }
 
-/*
- * A doorbell's context.  The caller holds cmr_srcu, under which it found
- * qp (or holds a reference to it): one read-side section per doorbell.
- */
-void cmr_qp_run_sq(struct cmr_qp *qp)
+/* A doorbell's context. */
+void cmr_qp_run_sq(struct cmr_qp *qp, struct cmr_sq_hold *hold)
 {
 	mutex_lock(&qp->sq_mutex);
-	cmr_sq_run(qp, qp->sq.num_entries);
+	cmr_sq_run(qp, qp->sq.num_entries, hold);
 	mutex_unlock(&qp->sq_mutex);
 }
 
@@ -1172,14 +1213,13 @@ void cmr_qp_run_sq(struct cmr_qp *qp)
  * (compute buffers and workspaces) is charged to the memory cgroup of the
  * QP's creator, as on the doorbell path.
  */
-void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget)
+void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget,
+			 struct cmr_sq_hold *hold)
 {
 	struct mem_cgroup *old = set_active_memcg(qp->memcg);
-	int idx = srcu_read_lock(&cmr_srcu);
 
 	mutex_lock(&qp->sq_mutex);
-	cmr_sq_run(qp, min(budget, qp->sq.num_entries));
+	cmr_sq_run(qp, min(budget, qp->sq.num_entries), hold);
 	mutex_unlock(&qp->sq_mutex);
-	srcu_read_unlock(&cmr_srcu, idx);
 	set_active_memcg(old);
 }

@@ -8,6 +8,7 @@
 #include "cmr.h"
 
 struct uverbs_attr_bundle;
+struct cmr_sq_hold;		/* below, cmr_engine.c */
 
 /* cmr_main.c */
 extern struct workqueue_struct *cmr_wq;
@@ -88,7 +89,7 @@ void cmr_rq_doorbell(struct cmr_rq *rq, struct cmr_qp *qp);
 u8 cmr_sq_wc_opcode(u8 opcode);
 void cmr_qp_rnr_unwait(struct cmr_qp *qp);
 void cmr_qp_flush(struct cmr_qp *qp);
-void cmr_sq_doorbell(struct cmr_qp *qp);
+void cmr_sq_doorbell(struct cmr_qp *qp, struct cmr_sq_hold *hold);
 int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		  struct ib_udata *udata);
 int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
@@ -102,9 +103,37 @@ int cmr_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		 struct ib_qp_init_attr *init);
 
 /* cmr_engine.c */
+
+/*
+ * What keeps a QP whose SQ runs: the caller's cmr_srcu section, under
+ * which it found the QP or which it entered holding it otherwise.  The
+ * run may leave the section and enter a new one (srcu_idx) while a
+ * compute backend runs, and then takes a reference (ref) to the QP,
+ * which cmr_sq_hold_end() drops: only after sq_mutex is released.
+ */
+struct cmr_sq_hold {
+	int srcu_idx;
+	bool ref;
+};
+
+static inline void cmr_sq_hold_begin(struct cmr_sq_hold *hold)
+{
+	hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+	hold->ref = false;
+}
+
+static inline void cmr_sq_hold_end(struct cmr_qp *qp,
+				   struct cmr_sq_hold *hold)
+{
+	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
+	if (hold->ref)
+		cmr_qp_put(qp);
+}
+
 void cmr_sq_run_locked(struct cmr_qp *qp);
-void cmr_qp_run_sq(struct cmr_qp *qp);
-void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget);
+void cmr_qp_run_sq(struct cmr_qp *qp, struct cmr_sq_hold *hold);
+void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget,
+			 struct cmr_sq_hold *hold);
 void cmr_qp_compute_free(struct cmr_qp *qp);
 
 /* cmr_mr.c */

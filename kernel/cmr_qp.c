@@ -101,7 +101,7 @@ void cmr_rq_wake(struct cmr_rq *rq, bool direct)
 {
 	struct cmr_qp *batch[CMR_WAKE_BATCH], *qp;
 	unsigned int budget = 0, n, i;
-	int idx;
+	struct cmr_sq_hold hold;
 
 	mutex_lock(&rq->lock);
 	list_for_each_entry(qp, &rq->waiters, rnr_entry)
@@ -123,12 +123,12 @@ void cmr_rq_wake(struct cmr_rq *rq, bool direct)
 		if (!n)
 			break;
 		mutex_unlock(&rq->lock);
-		idx = srcu_read_lock(&cmr_srcu);
 		for (i = 0; i < n; i++) {
-			cmr_qp_run_sq(batch[i]);
+			cmr_sq_hold_begin(&hold);
+			cmr_qp_run_sq(batch[i], &hold);
+			cmr_sq_hold_end(batch[i], &hold);
 			cmr_qp_put(batch[i]);
 		}
-		srcu_read_unlock(&cmr_srcu, idx);
 		mutex_lock(&rq->lock);
 	}
 	mutex_unlock(&rq->lock);
@@ -266,8 +266,12 @@ static void cmr_qp_sq_work(struct work_struct *work)
 {
 	struct cmr_qp *qp = container_of(to_delayed_work(work), struct cmr_qp,
 					 sq_work);
+	struct cmr_sq_hold hold;
 
-	cmr_qp_run_sq_async(qp, U32_MAX);
+	/* destroy_qp cancels us before it frees the QP. */
+	cmr_sq_hold_begin(&hold);
+	cmr_qp_run_sq_async(qp, U32_MAX, &hold);
+	cmr_sq_hold_end(qp, &hold);
 }
 
 /* Creation and destruction */
@@ -487,29 +491,30 @@ int cmr_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
  * The send doorbell (an empty POST_SEND or the fast doorbell): user space
  * published send WQEs while NEED_WAKEUP was set.  Run them here, or wake
  * the QP's poller thread, which asked for the doorbell before it slept.
- * Caller holds cmr_srcu.
  */
-void cmr_sq_doorbell(struct cmr_qp *qp)
+void cmr_sq_doorbell(struct cmr_qp *qp, struct cmr_sq_hold *hold)
 {
 	this_cpu_inc(qp->dev->db->sq);
 	if (qp->sqp)
 		cmr_sqp_kick(qp->sqp);
 	else
-		cmr_qp_run_sq(qp);
+		cmr_qp_run_sq(qp, hold);
 }
 
 int cmr_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		  const struct ib_send_wr **bad_wr)
 {
-	int idx;
+	struct cmr_qp *qp = to_cmr_qp(ibqp);
+	struct cmr_sq_hold hold;
 
 	if (!ibqp->uobject) {
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}
-	idx = srcu_read_lock(&cmr_srcu);
-	cmr_sq_doorbell(to_cmr_qp(ibqp));
-	srcu_read_unlock(&cmr_srcu, idx);
+	/* The uverbs command holds the QP. */
+	cmr_sq_hold_begin(&hold);
+	cmr_sq_doorbell(qp, &hold);
+	cmr_sq_hold_end(qp, &hold);
 	return 0;
 }
 

@@ -19,8 +19,9 @@
  *
  * Lifetime: the thread walks its list under cmr_srcu.  destroy_qp takes
  * the QP off the list before its grace period, so after that no pass can
- * reach the QP.  Threads start at module load and stop at unload, when no
- * QP is left.
+ * reach the QP, and waits for the references the engine takes when it
+ * leaves the section.  Threads start at module load and stop at unload,
+ * when no QP is left.
  */
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
@@ -96,15 +97,21 @@ static bool cmr_sqp_ready(struct cmr_qp *qp)
 	return cmr_queue_user_producer(&qp->sq) != READ_ONCE(qp->sq.index);
 }
 
-/* Look at every QP once and run those with work; true if any had some. */
+/*
+ * Look at every QP once and run those with work; true if any had some.
+ * The runs share the walk's cmr_srcu section.  A run that left it (a
+ * compute backend ran) held a reference to its QP meanwhile: the walk goes
+ * on from that QP only if it is still listed, as then its successor is
+ * too, or was unlisted in the new section.
+ */
 static bool cmr_sqp_pass(struct cmr_sqp *sqp)
 {
+	struct cmr_sq_hold hold;
 	struct cmr_qp *qp;
-	bool busy = false;
-	int idx;
+	bool busy = false, unlisted;
 
 	WRITE_ONCE(sqp->kick, false);
-	idx = srcu_read_lock(&cmr_srcu);
+	cmr_sq_hold_begin(&hold);
 	list_for_each_entry_srcu(qp, &sqp->qps, sqp_entry,
 				 srcu_read_lock_held(&cmr_srcu)) {
 		if (qp->sqp_flagged) {
@@ -114,11 +121,18 @@ static bool cmr_sqp_pass(struct cmr_sqp *sqp)
 		}
 		if (!cmr_sqp_ready(qp))
 			continue;
-		cmr_qp_run_sq_async(qp, CMR_SQP_BUDGET);
+		cmr_qp_run_sq_async(qp, CMR_SQP_BUDGET, &hold);
 		busy = true;
 		cond_resched();
+		if (!hold.ref)
+			continue;
+		unlisted = READ_ONCE(qp->sqp_unlisted);
+		cmr_qp_put(qp);
+		hold.ref = false;
+		if (unlisted)
+			break;	/* the others wait for the next pass */
 	}
-	srcu_read_unlock(&cmr_srcu, idx);
+	srcu_read_unlock(&cmr_srcu, hold.srcu_idx);
 	return busy;
 }
 
@@ -242,6 +256,7 @@ void cmr_sqp_del(struct cmr_qp *qp)
 
 	spin_lock(&sqp->lock);
 	list_del_rcu(&qp->sqp_entry);
+	WRITE_ONCE(qp->sqp_unlisted, true);
 	WRITE_ONCE(sqp->nr_qps, sqp->nr_qps - 1);
 	spin_unlock(&sqp->lock);
 }

@@ -169,6 +169,7 @@ static long cmr_db_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
 	struct cmr_dbfile *db = file->private_data;
+	struct cmr_sq_hold hold;
 	struct cmr_srq *srq;
 	struct cmr_qp *qp;
 	long ret = 0;
@@ -178,20 +179,28 @@ static long cmr_db_ioctl(struct file *file, unsigned int cmd,
 		return -EINVAL;
 	switch (cmd) {
 	case CMR_IOCTL_DB_SQ:
+		cmr_sq_hold_begin(&hold);
+		qp = cmr_qp_lookup(db->dev_index, arg);
+		if (qp && qp->uc->db == db)
+			cmr_sq_doorbell(qp, &hold);
+		else
+			ret = -EINVAL;
+		cmr_sq_hold_end(qp, &hold);
+		return ret;
 	case CMR_IOCTL_DB_RQ:
+		/* The requesters it resumes run outside our section. */
 		idx = srcu_read_lock(&cmr_srcu);
 		qp = cmr_qp_lookup(db->dev_index, arg);
-		if (!qp || qp->uc->db != db) {
-			ret = -EINVAL;
-		} else if (cmd == CMR_IOCTL_DB_SQ) {
-			cmr_sq_doorbell(qp);
-		} else {
-			this_cpu_inc(qp->dev->db->rq);
-			if (!qp->srq)
-				cmr_rq_doorbell(&qp->rq, qp);
-		}
+		if (qp && (qp->uc->db != db || !refcount_inc_not_zero(&qp->ref)))
+			qp = NULL;
 		srcu_read_unlock(&cmr_srcu, idx);
-		return ret;
+		if (!qp)
+			return -EINVAL;
+		this_cpu_inc(qp->dev->db->rq);
+		if (!qp->srq)
+			cmr_rq_doorbell(&qp->rq, qp);
+		cmr_qp_put(qp);
+		return 0;
 	case CMR_IOCTL_DB_SRQ:
 		srq = cmr_srq_get(db->dev_index, arg);
 		if (!srq)

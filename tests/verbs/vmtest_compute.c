@@ -11,8 +11,9 @@
  * and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
  * parameters against the data, oversize source, a key or stream destroyed
  * under a posted WR); last, long WRs: a batch of them must not hold up
- * deregistrations elsewhere, and the longest WR the device takes must
- * leave the CPU to others on the way.
+ * deregistrations and destroys elsewhere, a destination deregistered
+ * under one must fail it cleanly, and the longest WR the device takes
+ * must leave the CPU to others on the way.
  */
 #define _GNU_SOURCE
 #include <lz4.h>
@@ -944,92 +945,191 @@ static void *ticker(void *arg)
 	return NULL;
 }
 
-struct dereg_timer {
+/* What the module's other users wait while long WRs run. */
+struct stall_probe {
 	struct ibv_pd *pd;
-	double wait;		/* seconds ibv_dereg_mr() took */
+	double dereg;		/* seconds an unrelated ibv_dereg_mr() took */
+	double destroy;		/* and an unrelated ibv_destroy_qp() */
 };
 
-/* Half a second into the batch, deregister an unrelated MR: how long? */
-static void *dereg_later(void *arg)
+/* Half a second in, deregister an MR and destroy a QP nobody uses. */
+static void *stall_probe(void *arg)
 {
-	struct dereg_timer *t = arg;
+	struct ibv_qp_init_attr qa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct stall_probe *t = arg;
 	static uint8_t buf[4096];
 	struct ibv_mr *mr = ibv_reg_mr(t->pd, buf, sizeof(buf), 0);
+	struct ibv_cq *cq = ibv_create_cq(t->pd->context, 2, NULL, NULL, 0);
+	struct ibv_qp *qp;
 	double t0;
 
-	vt_check(mr, "reg_mr");
+	vt_check(mr && cq, "reg_mr, create_cq");
+	qa.send_cq = qa.recv_cq = cq;
+	qp = ibv_create_qp(t->pd, &qa);
+	vt_check(qp, "create_qp");
 	usleep(500000);
 	t0 = now_s();
 	vt_check(!ibv_dereg_mr(mr), "dereg_mr");
-	t->wait = now_s() - t0;
+	t->dereg = now_s() - t0;
+	t0 = now_s();
+	vt_check(!ibv_destroy_qp(qp), "destroy_qp");
+	t->destroy = now_s() - t0;
+	vt_check(!ibv_destroy_cq(cq), "destroy_cq");
 	return NULL;
 }
 
 /*
- * A batch of long WRs behind one doorbell must not make every
- * deregistration in the module wait for the whole batch (the engine holds
- * the read side of what dereg_mr waits for while it runs WRs): an
- * unrelated MR is deregistered while the batch runs, in less than half of
- * the batch's time.  The WRs' output is read by libzstd.
+ * Long WRs: 1 MiB of text at zstd's highest level, seconds each here.  A
+ * backend gives its CPU away every 128 KiB, which is as long as others
+ * may have to wait for a kernel thread queued there (SRCU's grace-period
+ * work, a destroy's): an eighth of such a WR.
  */
-static void long_batch(void)
+enum { LONG_WR = 1 << 20 };
+
+/*
+ * The WRs' backends run outside what deregistrations and destroys wait
+ * for (cmr_srcu), so a batch of long WRs behind one doorbell, or on the
+ * SQ poller, holds up nobody else: an unrelated MR is deregistered and an
+ * unrelated QP destroyed meanwhile, each in less than a quarter of one
+ * WR's time.  The WRs' output is read by libzstd.
+ */
+static void long_batch(uint32_t create_flags, int k)
 {
-	enum { K = 8, N = 512 << 10 };
-	uint32_t cap = ZSTD_compressBound(N), level;
+	uint32_t cap = ZSTD_compressBound(LONG_WR), level;
 	struct cmrdv_device_attr attr;
-	struct dereg_timer t = {};
+	struct stall_probe t = {};
 	struct ibv_mr *imr, *omr;
 	uint8_t *in, *out, *back;
 	struct cmr_done d;
-	double batch;
+	double batch, one;
 	pthread_t th;
 	int i;
 
-	cmr_session_open(&s, vt_dev(), K + 1);
+	cmr_session_open_flags(&s, vt_dev(), k + 1, create_flags);
 	vt_check(!cmrdv_query_device(s.ctx, &attr), "cmrdv_query_device");
 	level = attr.alg[CMRDV_ALG_ZSTD].max_level;
-	in = malloc(N);
-	out = malloc((size_t)K * cap);
-	back = malloc(N);
+	in = malloc(LONG_WR);
+	out = malloc((size_t)k * cap);
+	back = malloc(LONG_WR);
 	vt_check(in && out && back, "alloc");
-	fill(in, N, true);
-	imr = cmr_session_reg(&s, in, N);
-	omr = cmr_session_reg(&s, out, (size_t)K * cap);
+	fill(in, LONG_WR, true);
+	imr = cmr_session_reg(&s, in, LONG_WR);
+	omr = cmr_session_reg(&s, out, (size_t)k * cap);
 
 	t.pd = s.pd;
-	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
+	vt_check(!pthread_create(&th, NULL, stall_probe, &t), "thread");
 	batch = now_s();
 	ibv_wr_start(s.qpx);
-	for (i = 0; i < K; i++) {
+	for (i = 0; i < k; i++) {
 		s.qpx->wr_id = i;
 		s.qpx->wr_flags = IBV_SEND_SIGNALED;
 		cmrdv_wr_compress(s.dqp, CMRDV_ALG_ZSTD, level, 0);
-		ibv_wr_set_sge(s.qpx, imr->lkey, (uintptr_t)in, N);
+		ibv_wr_set_sge(s.qpx, imr->lkey, (uintptr_t)in, LONG_WR);
 		cmrdv_wr_set_dst_sge(s.dqp, omr->lkey,
 				     (uintptr_t)out + (size_t)i * cap, cap);
 	}
 	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
-	for (i = 0; i < K; i++) {
+	for (i = 0; i < k; i++) {
 		cmr_session_wait(&s, &d);
 		vt_check(d.wr_id == (uint64_t)i && d.status == IBV_WC_SUCCESS,
 			 "long WR %d: %s", i, cmr_done_error(&d));
-		vt_check(ZSTD_decompress(back, N, out + (size_t)i * cap,
-					 d.byte_len) == N &&
-			 !memcmp(back, in, N), "libzstd cannot read long WR %d",
-			 i);
+		vt_check(ZSTD_decompress(back, LONG_WR, out + (size_t)i * cap,
+					 d.byte_len) == LONG_WR &&
+			 !memcmp(back, in, LONG_WR),
+			 "libzstd cannot read long WR %d", i);
 		checks++;
 	}
 	batch = now_s() - batch;
+	one = batch / k;
 	pthread_join(th, NULL);
-	printf("%d zstd level %u WRs of %u B in one batch: %.1f s; an unrelated dereg_mr meanwhile: %.2f s\n",
-	       K, level, N, batch, t.wait);
-	vt_check(t.wait < batch / 2,
-		 "dereg_mr waited %.1f s for a %.1f s batch of WRs", t.wait,
-		 batch);
+	printf("%d zstd level %u WRs of %u B%s: %.1f s each; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
+	       k, level, LONG_WR, create_flags ? " (SQ poller)" : "", one,
+	       t.dereg, t.destroy);
+	vt_check(t.dereg < one / 4 && t.destroy < one / 4,
+		 "dereg_mr %.2f s, destroy_qp %.2f s waited for %.1f s WRs",
+		 t.dereg, t.destroy, one);
 
 	vt_check(!ibv_dereg_mr(omr) && !ibv_dereg_mr(imr), "dereg_mr");
 	cmr_session_close(&s);
 	free(back);
+	free(out);
+	free(in);
+}
+
+struct dereg_later {
+	struct ibv_mr *mr;
+	double start, end;	/* when ibv_dereg_mr() was called, returned */
+};
+
+/* 0.3 s from now (the doorbell runs WRs in the posting thread). */
+static void *dereg_later(void *arg)
+{
+	struct dereg_later *t = arg;
+
+	usleep(300000);
+	t->start = now_s();
+	vt_check(!ibv_dereg_mr(t->mr), "dereg_mr");
+	t->end = now_s();
+	return NULL;
+}
+
+/*
+ * The destination MR of a long WR deregistered while its backend runs:
+ * dereg_mr does not wait for the WR, and the WR, whose output then has
+ * nowhere to go, completes with a local protection error having written
+ * nothing.
+ */
+static void dst_gone(void)
+{
+	uint32_t cap = ZSTD_compressBound(LONG_WR), level, i;
+	struct cmrdv_device_attr attr;
+	struct dereg_later t = {};
+	struct ibv_mr *imr;
+	uint8_t *in, *out;
+	struct cmr_done d;
+	double post, done;
+	pthread_t th;
+
+	cmr_session_open(&s, vt_dev(), 2);
+	vt_check(!cmrdv_query_device(s.ctx, &attr), "cmrdv_query_device");
+	level = attr.alg[CMRDV_ALG_ZSTD].max_level;
+	in = malloc(LONG_WR);
+	out = malloc(cap);
+	vt_check(in && out, "alloc");
+	fill(in, LONG_WR, true);
+	memset(out, 0xa5, cap);
+	imr = cmr_session_reg(&s, in, LONG_WR);
+	t.mr = cmr_session_reg(&s, out, cap);
+
+	post = now_s();
+	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = ++checks;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_compress(s.dqp, CMRDV_ALG_ZSTD, level, 0);
+	ibv_wr_set_sge(s.qpx, imr->lkey, (uintptr_t)in, LONG_WR);
+	cmrdv_wr_set_dst_sge(s.dqp, t.mr->lkey, (uintptr_t)out, cap);
+	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
+	cmr_session_wait(&s, &d);
+	done = now_s();
+	pthread_join(th, NULL);
+	printf("destination deregistered %.2f s into a %.1f s WR: dereg_mr took %.3f s, WR %s\n",
+	       t.start - post, done - post, t.end - t.start,
+	       cmr_done_error(&d));
+	vt_check(done - t.end > 0.2,
+		 "the WR ended %.2f s after dereg_mr returned", done - t.end);
+	vt_check(d.status == IBV_WC_LOC_PROT_ERR,
+		 "WR whose destination went away: %s", cmr_done_error(&d));
+	for (i = 0; i < cap && out[i] == 0xa5; i++)
+		;
+	vt_check(i == cap, "a WR without a destination wrote byte %u", i);
+
+	vt_check(!ibv_dereg_mr(imr), "dereg_mr");
+	cmr_session_close(&s);
 	free(out);
 	free(in);
 }
@@ -1140,7 +1240,9 @@ int main(void)
 	events();
 	errors();
 	malformed();
-	long_batch();
+	long_batch(0, 2);
+	long_batch(CMRDV_QP_CREATE_SQ_POLL, 2);
+	dst_gone();
 	longest();
 	printf("%d compute WRs checked\n", checks);
 	return 0;
