@@ -13,9 +13,9 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <asm/unaligned.h>
 
 #include "cmr_compute_priv.h"
+#include "compat.h"
 
 #define CMR_ZSTD_DEFAULT_LEVEL	3
 #define CMR_ZSTD_MAX_LEVEL	19	/* 20-22 need hundreds of MiB */

@@ -14,9 +14,9 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <asm/unaligned.h>
 
 #include "cmr_compute_priv.h"
+#include "compat.h"
 
 #define CMR_GCM_IV_LEN		12
 #define CMR_GCM_TAG_LEN		16

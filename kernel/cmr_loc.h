@@ -42,7 +42,7 @@ int cmr_destroy_ah(struct ib_ah *ibah, u32 flags);
 bool cmr_ah_lookup(struct cmr_dev *dev, u32 ah_num, struct ib_pd *pd,
 		   struct cmr_av *av);
 int cmr_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-		  struct ib_udata *udata);
+		  struct cmr_create_cq_arg *arg);
 int cmr_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
 int cmr_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata);
 int cmr_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);

@@ -551,8 +551,9 @@ bool cmr_ah_lookup(struct cmr_dev *dev, u32 ah_num, struct ib_pd *pd,
 /* Completion queue */
 
 int cmr_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-		  struct ib_udata *udata)
+		  struct cmr_create_cq_arg *arg)
 {
+	struct ib_udata *udata = cmr_create_cq_udata(arg);
 	struct cmr_dev *dev = to_cmr_dev(ibcq->device);
 	struct cmr_cq *cq = to_cmr_cq(ibcq);
 	struct cmr_create_cq_resp resp = {};
