@@ -7,6 +7,7 @@
 #   KVER           kernel release to build for and boot (default: what
 #                  Debian's linux-image-amd64 points at, resolved once)
 #   KDIR           kbuild tree of that kernel (default: /usr/src/linux-headers-$KVER)
+#   CMR_KMOD       the cmr.ko the VM loads (default: kernel/cmr.ko)
 #   RDMA_CORE_SRC  an rdma-core source tree to build instead of the 56.1 tarball
 
 CMR_TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,25 +20,44 @@ RDMA_CORE_VER=56.1
 RDMA_CORE_SHA256=63ce7f2baa7242c2dbc76375dac957c420187dd27f8c5e148efc07971ee522a8
 mkdir -p "$CMR_BUILD" "$CMR_CACHE"
 
+# The kernel release a Debian meta package (linux-image-amd64) points at.
+cmr_kver_of() {
+	for _try in 1 2; do
+		_kver=$(apt-cache depends "$1" 2>/dev/null |
+			sed -n 's/.*Depends: linux-image-\(.*\)$/\1/p' | head -n1)
+		[ -z "$_kver" ] || { echo "$_kver"; return 0; }
+		# A fresh machine may have no package lists yet.
+		[ $_try = 2 ] || apt-get update -qq
+	done
+	echo "cannot resolve $1" >&2
+	return 1
+}
+
+# Build cmr.ko from the sources in directory $1 (kernel/, or a copy of it
+# for another kernel) against $KDIR; a warning fails the build.
+cmr_kbuild() {
+	_log=$CMR_BUILD/kbuild-$KVER.log
+	make -s -C "$1" KDIR="$KDIR" >"$_log" 2>&1 || { cat "$_log" >&2; return 1; }
+	if grep -E 'warning:|error:' "$_log" >&2; then
+		echo "build: cmr.ko must build without warnings" >&2
+		return 1
+	fi
+}
+
 # The kernel release is resolved once per build tree so that the module,
 # the headers and the VM image never disagree.
 if [ -z "${KVER:-}" ]; then
 	if [ -s "$CMR_BUILD/kver" ]; then
 		KVER=$(cat "$CMR_BUILD/kver")
 	else
-		cmr_kver() {
-			apt-cache depends linux-image-amd64 2>/dev/null |
-				sed -n 's/.*Depends: linux-image-\(.*\)$/\1/p' | head -n1
-		}
-		KVER=$(cmr_kver)
-		# A fresh machine may have no package lists yet.
-		[ -n "$KVER" ] || { apt-get update -qq && KVER=$(cmr_kver); }
-		[ -n "$KVER" ] || { echo "cannot resolve linux-image-amd64" >&2; exit 1; }
+		KVER=$(cmr_kver_of linux-image-amd64) || exit 1
 		echo "$KVER" > "$CMR_BUILD/kver"
 	fi
 fi
 KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
+CMR_KMOD=${CMR_KMOD:-$CMR_TOP/kernel/cmr.ko}
 KIMAGE_DIR=$CMR_BUILD/kernel-$KVER
 RDMA_CORE_DIR=${RDMA_CORE_SRC:-$CMR_BUILD/rdma-core-$RDMA_CORE_VER}
 RDMA_BUILD=$RDMA_CORE_DIR/build
 export CMR_TOP CMR_BUILD CMR_CACHE KVER KDIR KIMAGE_DIR RDMA_CORE_DIR RDMA_BUILD
+export CMR_KMOD

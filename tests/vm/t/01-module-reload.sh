@@ -3,7 +3,7 @@
 # num_devices registers that many devices; unload removes them all.
 set -eu -o pipefail
 fail() { echo "$*"; exit 1; }
-ko=$CMR_TOP/kernel/cmr.ko
+ko=$CMR_KMOD
 
 rmmod cmr
 [ ! -e /sys/class/infiniband/cmr0 ] || fail "cmr0 still present after rmmod"
