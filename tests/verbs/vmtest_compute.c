@@ -754,6 +754,22 @@ static void drop_mrs(void)
 	}
 }
 
+/* A fresh session (create_flags) with pinned MRs over src and dst[0..dst_len). */
+static void pinned_session(uint32_t create_flags, size_t dst_len)
+{
+	cmr_session_open_flags(&s, vt_dev(), 8, create_flags);
+	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
+	mrs[PINNED][1] = cmr_session_reg(&s, dst, dst_len);
+	kind = PINNED;
+}
+
+/* Its MRs, then the session. */
+static void end_session(void)
+{
+	drop_mrs();
+	cmr_session_close(&s);
+}
+
 /*
  * A key or stream destroyed while a WR naming it waits behind a slow one
  * (the SQ poller runs the queue): the kernel no longer finds the handle.
@@ -771,9 +787,7 @@ static void destroyed_handles(void)
 		struct cmrdv_stream *st = NULL;
 		struct cmrdv_key *key = NULL;
 
-		cmr_session_open_flags(&s, vt_dev(), 8, CMRDV_QP_CREATE_SQ_POLL);
-		mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
-		mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+		pinned_session(CMRDV_QP_CREATE_SQ_POLL, MAX_OUT);
 		if (which == 0)
 			key = make_key(CMRDV_ALG_AES_GCM, k, 32);
 		else
@@ -810,8 +824,7 @@ static void destroyed_handles(void)
 			 "WR naming a destroyed %s: %s", which ? "stream" : "key",
 			 cmr_done_error(&d));
 		checks += 2;
-		drop_mrs();
-		cmr_session_close(&s);
+		end_session();
 	}
 }
 
@@ -832,24 +845,17 @@ static void malformed(void)
 	cmrdv_wr_set_dst_sge(s.dqp, mrs[kind][1]->lkey, (uintptr_t)dst, 80);
 	vt_check(ibv_wr_complete(s.qpx) == EINVAL, "wrong-algorithm key accepted");
 	cmrdv_destroy_key(key);
-	drop_mrs();
-	cmr_session_close(&s);
+	end_session();
 
 	/* A destination the MR does not cover. */
-	cmr_session_open(&s, vt_dev(), 8);
-	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
-	mrs[PINNED][1] = cmr_session_reg(&s, dst, 64);
-	kind = PINNED;
+	pinned_session(0, 64);
 	d = run(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 128, 128);
 	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "dst outside MR: %s",
 		 cmr_done_error(&d));
-	drop_mrs();
-	cmr_session_close(&s);
+	end_session();
 
 	/* An lkey that names nothing. */
-	cmr_session_open(&s, vt_dev(), 8);
-	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
-	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	pinned_session(0, MAX_OUT);
 	ibv_wr_start(s.qpx);
 	s.qpx->wr_id = ++checks;
 	s.qpx->wr_flags = IBV_SEND_SIGNALED;
@@ -860,13 +866,10 @@ static void malformed(void)
 	cmr_session_wait(&s, &d);
 	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "bad lkey: %s",
 		 cmr_done_error(&d));
-	drop_mrs();
-	cmr_session_close(&s);
+	end_session();
 
 	/* Parameters only the kernel can judge against the data. */
-	cmr_session_open(&s, vt_dev(), 8);
-	mrs[PINNED][0] = cmr_session_reg(&s, src, MAX_OUT);
-	mrs[PINNED][1] = cmr_session_reg(&s, dst, MAX_OUT);
+	pinned_session(0, MAX_OUT);
 	op = (struct op){ .alg = CMRDV_ALG_AES_XTS };
 	op.key = make_key(CMRDV_ALG_AES_XTS, k, 32);
 	op.ca.data_unit_size = 64;
@@ -875,8 +878,7 @@ static void malformed(void)
 		 d.vendor_err == CMRDV_ERR_BAD_PARAM, "XTS 100 B in 64 B units: %s",
 		 cmr_done_error(&d));
 	cmrdv_destroy_key(op.key);
-	drop_mrs();
-	cmr_session_close(&s);
+	end_session();
 
 	/* More than max_compute_size bytes of source. */
 	{
@@ -900,8 +902,7 @@ static void malformed(void)
 		cmr_session_wait(&s, &d);
 		vt_check(d.status == IBV_WC_LOC_LEN_ERR,
 			 "source of max_compute_size + 1: %s", cmr_done_error(&d));
-		drop_mrs();
-		cmr_session_close(&s);
+		end_session();
 		free(big);
 	}
 
@@ -916,8 +917,7 @@ static void malformed(void)
 	d = run(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 16, 16);
 	vt_check(d.status == IBV_WC_LOC_PROT_ERR, "read-only dst: %s",
 		 cmr_done_error(&d));
-	drop_mrs();
-	cmr_session_close(&s);
+	end_session();
 }
 
 static double now_s(void)
