@@ -1132,10 +1132,11 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
 }
 
 /*
- * How long one run may go on.  A run holds cmr_srcu, which every destroy
- * and deregistration in the module waits for, and compute WRs can take
- * seconds each: past the slice the rest is left to the poller or worker,
- * which starts a new read-side section.
+ * How long one run may go on: past the slice the rest is left to the
+ * poller or worker, so that a doorbell returns to its caller, the
+ * poller's other QPs get their turn, and a run of long RDMA WRs, which
+ * hold cmr_srcu (every destroy and deregistration waits for it), ends
+ * its read-side section.
  */
 #define CMR_SQ_RUN_SLICE	(HZ / 10)
 
