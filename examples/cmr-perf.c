@@ -3,7 +3,7 @@
  * cmr-perf: perftest-style latency and bandwidth of compute WRs.
  *
  *   cmr-perf [-D DEV] [-a ALG] [-i] [-s SIZE] [-n ITERS] [-q DEPTH] [-b]
- *            [-P] [-e] [-A] [-C] [-R] [-l LEVEL]
+ *            [-P] [-e] [-A] [-C] [-R] [-l LEVEL] [-N]
  *
  *   -a ALG    memcpy (default), deflate, lz4, zstd, aes-gcm, aes-xts,
  *             sha256, hmac-sha256, crc32, crc32c
@@ -24,6 +24,9 @@
  *             request and its producer index one way, a 64-byte completion
  *             and its index back, each in its own cache line — the
  *             floor of a WR posted to one CPU and completed by another
+ *   -N        run the loop but print no figures (no calibration or
+ *             sorting either), and then the process's mappings, which
+ *             name what bench/wr-instructions counts
  *
  * Latency is post-to-completion of one WR at a time, timed with the CPU
  * cycle counter as perftest does (a clock read costs ~0.7 us in the VM),
@@ -77,6 +80,7 @@ static const struct alg_desc algs[] = {
 static struct {
 	const struct alg_desc *alg;
 	bool inverse, bw, sqpoll, events, af_alg, pingpong, ring_pingpong;
+	bool no_report;
 	uint32_t size, iters, depth, level;
 	const char *device;
 } opt = { .alg = &algs[0], .size = 8, .iters = 1000, .depth = 16 };
@@ -105,11 +109,25 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Where the code ran from, while the provider is still mapped. */
+static void print_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+
+	while (f && fgets(line, sizeof(line), f))
+		fputs(line, stdout);
+	if (f)
+		fclose(f);
+}
+
 static void report_latency(const char *what, uint64_t *c, uint32_t n)
 {
 	double sum = 0, sq = 0, avg;
 	uint32_t i;
 
+	if (opt.no_report)
+		return;
 	qsort(c, n, sizeof(*c), cmp_u64);
 	for (i = 0; i < n; i++)
 		sum += c[i];
@@ -464,7 +482,7 @@ int main(int argc, char **argv)
 	int c;
 	size_t i;
 
-	while ((c = getopt(argc, argv, "D:a:is:n:q:bPeACRl:")) != -1) {
+	while ((c = getopt(argc, argv, "D:a:is:n:q:bPeACRl:N")) != -1) {
 		switch (c) {
 		case 'D': opt.device = optarg; break;
 		case 'a':
@@ -488,6 +506,7 @@ int main(int argc, char **argv)
 		case 'C': opt.pingpong = true; break;
 		case 'R': opt.ring_pingpong = true; break;
 		case 'l': opt.level = strtoul(optarg, NULL, 0); break;
+		case 'N': opt.no_report = true; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of cmr-perf.c\n");
 			return 2;
@@ -497,7 +516,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cmr-perf: size, iterations and depth must be > 0\n");
 		return 2;
 	}
-	calibrate();
+	if (!opt.no_report)
+		calibrate();
 	printf("# alg %s%s, %u bytes, %u iterations, %.0f MHz cycle counter\n",
 	       opt.alg->name, opt.inverse ? " (inverse)" : "", opt.size,
 	       opt.iters, cycles_per_us);
@@ -518,6 +538,8 @@ int main(int argc, char **argv)
 		run_bw();
 	else
 		run_latency();
+	if (opt.no_report)
+		print_maps();
 	ibv_dereg_mr(src_mr);
 	ibv_dereg_mr(dst_mr);
 	if (dkey)
