@@ -357,6 +357,8 @@ struct cmr_qp {
 	void *bounce;			/* one page for ODP to ODP copies */
 	struct cmr_seg lsegs[CMR_MAX_SGE];	/* this QP's WQE data */
 	struct cmr_seg rsegs[CMR_MAX_SGE];	/* a peer's receive buffers */
+	/* The running compute WR's digest or checksum, for its CQE. */
+	u8 result[sizeof_field(struct cmr_cqe, result)];
 
 	/* RNR wait: the head WQE waits for a receive at a peer. */
 	struct cmr_qp *rnr_peer;	/* holds a reference */
@@ -514,6 +516,30 @@ static inline int cmr_mr_check(struct cmr_mr *mr, struct ib_pd *pd, u64 iova,
 	if ((mr->access & access) != access)
 		return -EACCES;
 	return 0;
+}
+
+/*
+ * The kernel address of the first len bytes of seg if one page of a pinned
+ * MR holds them, else NULL.  Valid while the MR is, i.e. under cmr_srcu;
+ * the bytes stay shared with user space.  Inline: the engine calls it
+ * twice per compute WR.
+ */
+static inline void *cmr_seg_kaddr(const struct cmr_seg *seg, u64 len)
+{
+	struct cmr_mr *mr = seg->mr;
+	unsigned long off;
+	struct page *page;
+
+	if (!mr || mr->kind != CMR_MR_PINNED || len > seg->len)
+		return NULL;
+	off = (seg->iova - mr->iova) + (mr->va & ~PAGE_MASK);
+	if ((off & ~PAGE_MASK) + len > PAGE_SIZE ||
+	    WARN_ON_ONCE((off >> PAGE_SHIFT) >= mr->npages))
+		return NULL;
+	page = mr->pages[off >> PAGE_SHIFT];
+	if (PageHighMem(page))
+		return NULL;
+	return page_address(page) + (off & ~PAGE_MASK);
 }
 
 /* The receive queue a QP consumes: its SRQ's or its own. */

@@ -47,8 +47,7 @@ struct cmr_exec {
 	bool rnr_expired;		/* an RNR timeout passed for it */
 	bool keep_qp;			/* a failure that leaves the QP usable */
 	u32 vendor_err;			/* enum cmr_compute_verr */
-	u32 result_len;			/* bytes valid in result */
-	u8 result[CMR_COMPUTE_RESULT_LEN];
+	u32 result_len;			/* bytes valid in qp->result */
 };
 
 /* IB RNR timer encoding (min_rnr_timer) in microseconds. */
@@ -116,9 +115,10 @@ static bool cmr_sq_fetch(struct cmr_qp *qp)
  * Validate num SGEs (a private copy) against the MRs of owner's device and
  * PD with the given access into seg: the requester's own SGEs, or the
  * receive SGEs of the peer it delivers to.  Zero-length SGEs are dropped.
- * *nseg and *len: what is left.
+ * *nseg and *len: what is left.  Inline: every WR passes here, most of
+ * them with one SGE.
  */
-static enum ib_wc_status cmr_exec_sges(struct cmr_qp *owner,
+static __always_inline enum ib_wc_status cmr_exec_sges(struct cmr_qp *owner,
 				       const struct cmr_sge *sge,
 				       unsigned int num, int access,
 				       struct cmr_seg *seg,
@@ -952,9 +952,10 @@ static int cmr_op_compute(struct cmr_exec *x)
 	unlocked = (!src || src == qp->csrc) && (!dst || dst == qp->cdst);
 	if (unlocked)
 		cmr_sq_hold_leave(qp, x->hold);
+	BUILD_BUG_ON(sizeof(qp->result) != CMR_COMPUTE_RESULT_LEN);
 	ret = cmr_compute_run(qp->ws, &p, kobj ? kobj->key : NULL,
 			      sobj ? sobj->stream : NULL, src, src_len, dst,
-			      dst_cap, &produced, x->result);
+			      dst_cap, &produced, qp->result);
 	if (unlocked)
 		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
 	if (ret) {
@@ -1045,7 +1046,7 @@ static void cmr_sq_complete(struct cmr_exec *x)
 	cqe.vendor_err = x->vendor_err;
 	if (x->status == IB_WC_SUCCESS && x->result_len) {
 		cqe.result_len = x->result_len;
-		memcpy(cqe.result, x->result, x->result_len);
+		memcpy(cqe.result, qp->result, x->result_len);
 	}
 	/* A QP that lost a completion goes to ERR, as after CQ overrun in IB. */
 	if (!cmr_cq_post(qp->scq, &cqe, false))

@@ -141,7 +141,6 @@ bool cmr_mr_invalidate(struct cmr_dev *dev, struct ib_pd *pd, u32 key,
 		       bool remote);
 int cmr_copy(void *bounce, struct cmr_seg *dst, unsigned int ndst,
 	     struct cmr_seg *src, unsigned int nsrc, u64 len, bool *dst_fault);
-void *cmr_seg_kaddr(const struct cmr_seg *seg, u64 len);
 int cmr_atomic(const struct cmr_seg *seg, u64 iova, bool cmp_swap,
 	       u64 compare_add, u64 swap, u64 *orig);
 struct ib_mr *cmr_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,

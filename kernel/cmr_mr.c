@@ -299,29 +299,6 @@ int cmr_copy(void *bounce, struct cmr_seg *dst, unsigned int ndst,
 }
 
 /*
- * The kernel address of the first len bytes of seg if one page of a pinned
- * MR holds them, else NULL.  Valid while the MR is, i.e. under cmr_srcu;
- * the bytes stay shared with user space.
- */
-void *cmr_seg_kaddr(const struct cmr_seg *seg, u64 len)
-{
-	struct cmr_mr *mr = seg->mr;
-	unsigned long off;
-	struct page *page;
-
-	if (!mr || mr->kind != CMR_MR_PINNED || len > seg->len)
-		return NULL;
-	off = (seg->iova - mr->iova) + (mr->va & ~PAGE_MASK);
-	if ((off & ~PAGE_MASK) + len > PAGE_SIZE ||
-	    WARN_ON_ONCE((off >> PAGE_SHIFT) >= mr->npages))
-		return NULL;
-	page = mr->pages[off >> PAGE_SHIFT];
-	if (PageHighMem(page))
-		return NULL;
-	return page_address(page) + (off & ~PAGE_MASK);
-}
-
-/*
  * 8-byte atomic on the word at iova of seg (aligned, validated).  Stores
  * the original value in *orig.  A CPU atomic instruction: atomic against
  * every other cmr atomic and against the CPUs.
