@@ -533,17 +533,108 @@ static int cmr_op_rc_send(struct cmr_exec *x)
 	return cmr_deliver(x, peer, NULL, NULL);
 }
 
-static int cmr_op_rc_write(struct cmr_exec *x)
+/*
+ * Leave the hold's cmr_srcu section; a reference keeps the QP meanwhile.
+ * sq_mutex held and the QP not dead: its destroy has not dropped its own
+ * reference yet.
+ */
+static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
+{
+	if (!hold->ref) {
+		refcount_inc(&qp->ref);
+		hold->ref = true;
+	}
+	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
+}
+
+/*
+ * RDMA READ and WRITE move at most this much within one cmr_srcu section:
+ * every deregistration and destroy in the module waits for the section,
+ * and a 2 GiB message takes seconds under emulation.
+ */
+#define CMR_RDMA_SLICE	(4U << 20)
+
+/*
+ * Move an RDMA READ's or WRITE's data a slice at a time.  Between slices
+ * the run leaves cmr_srcu (a reference keeps the QP) and then validates
+ * the WQE's local SGEs, the peer and the remote range again, so that an
+ * MR or a peer gone meanwhile fails the WR as it would have at its start;
+ * the slices already moved stay, as after any failed RDMA operation.
+ */
+static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 {
 	struct cmr_qp *qp = x->qp, *peer;
 	struct cmr_seg rseg = {};
+	unsigned int nseg;
+	u64 off = 0, left;
 	bool dst_fault;
+	int err;
+
+	for (;;) {
+		x->status = cmr_exec_local(x, read ? IB_ACCESS_LOCAL_WRITE : 0);
+		if (x->status)
+			return CMR_EXEC_DONE;
+		x->byte_len = x->len;
+		peer = cmr_rc_peer(qp);
+		if (!peer) {
+			x->status = IB_WC_RETRY_EXC_ERR;
+			return CMR_EXEC_DONE;
+		}
+		/* A zero-length one checks neither rkey nor address. */
+		if (!x->len)
+			return CMR_EXEC_DONE;
+		x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
+					    x->wqe->rdma.rkey, x->len,
+					    read ? IB_ACCESS_REMOTE_READ :
+						   IB_ACCESS_REMOTE_WRITE,
+					    &rseg);
+		if (x->status)
+			return CMR_EXEC_DONE;
+
+		/* This slice: [off, off + rseg.len) of both sides. */
+		cmr_seg_skip(qp->lsegs, x->nseg, off);
+		nseg = x->nseg;
+		left = x->len - off;
+		cmr_segs_truncate(qp->lsegs, &nseg, &left, CMR_RDMA_SLICE);
+		rseg.iova += off;
+		rseg.len = left;
+		if (read)
+			err = cmr_copy(qp->bounce, qp->lsegs, nseg, &rseg, 1,
+				       left, &dst_fault);
+		else
+			err = cmr_copy(qp->bounce, &rseg, 1, qp->lsegs, nseg,
+				       left, &dst_fault);
+		if (err) {
+			if (dst_fault == read) {
+				x->status = IB_WC_LOC_PROT_ERR;
+			} else {
+				cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
+				x->status = IB_WC_REM_ACCESS_ERR;
+			}
+			return CMR_EXEC_DONE;
+		}
+		off += left;
+		if (off == x->len)
+			return CMR_EXEC_DONE;
+		cmr_sq_hold_leave(qp, x->hold);
+		cond_resched();
+		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+	}
+}
+
+static int cmr_op_rc_write(struct cmr_exec *x)
+{
+	struct cmr_qp *peer;
+	struct cmr_seg rseg = {};
+
+	if (x->wqe->opcode != CMR_OP_RDMA_WRITE_WITH_IMM)
+		return cmr_op_rc_rdma(x, false);
 
 	x->status = cmr_exec_local(x, 0);
 	if (x->status)
 		return CMR_EXEC_DONE;
 	x->byte_len = x->len;
-	peer = cmr_rc_peer(qp);
+	peer = cmr_rc_peer(x->qp);
 	if (!peer) {
 		x->status = IB_WC_RETRY_EXC_ERR;
 		return CMR_EXEC_DONE;
@@ -556,52 +647,7 @@ static int cmr_op_rc_write(struct cmr_exec *x)
 		if (x->status)
 			return CMR_EXEC_DONE;
 	}
-	if (x->wqe->opcode == CMR_OP_RDMA_WRITE_WITH_IMM)
-		return cmr_deliver(x, peer, &rseg, NULL);
-	if (x->len && cmr_copy(qp->bounce, &rseg, 1, qp->lsegs, x->nseg,
-			       x->len, &dst_fault)) {
-		if (dst_fault) {
-			cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
-			x->status = IB_WC_REM_ACCESS_ERR;
-		} else {
-			x->status = IB_WC_LOC_PROT_ERR;
-		}
-	}
-	return CMR_EXEC_DONE;
-}
-
-static int cmr_op_rc_read(struct cmr_exec *x)
-{
-	struct cmr_qp *qp = x->qp, *peer;
-	struct cmr_seg rseg = {};
-	bool dst_fault;
-
-	x->status = cmr_exec_local(x, IB_ACCESS_LOCAL_WRITE);
-	if (x->status)
-		return CMR_EXEC_DONE;
-	x->byte_len = x->len;
-	peer = cmr_rc_peer(qp);
-	if (!peer) {
-		x->status = IB_WC_RETRY_EXC_ERR;
-		return CMR_EXEC_DONE;
-	}
-	if (!x->len)
-		return CMR_EXEC_DONE;
-	x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
-				    x->wqe->rdma.rkey, x->len,
-				    IB_ACCESS_REMOTE_READ, &rseg);
-	if (x->status)
-		return CMR_EXEC_DONE;
-	if (cmr_copy(qp->bounce, qp->lsegs, x->nseg, &rseg, 1, x->len,
-		     &dst_fault)) {
-		if (dst_fault) {
-			x->status = IB_WC_LOC_PROT_ERR;
-		} else {
-			cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
-			x->status = IB_WC_REM_ACCESS_ERR;
-		}
-	}
-	return CMR_EXEC_DONE;
+	return cmr_deliver(x, peer, &rseg, NULL);
 }
 
 static int cmr_op_rc_atomic(struct cmr_exec *x)
@@ -700,20 +746,6 @@ static int cmr_op_ud_send(struct cmr_exec *x)
  * the destination unless the backend succeeded (but for the direct
  * forward case, cmr_compute_direct_ok()), and never more than it holds.
  */
-
-/*
- * Leave the hold's cmr_srcu section; a reference keeps the QP meanwhile.
- * sq_mutex held and the QP not dead: its destroy has not dropped its own
- * reference yet.
- */
-static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
-{
-	if (!hold->ref) {
-		refcount_inc(&qp->ref);
-		hold->ref = true;
-	}
-	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
-}
 
 /* The most an algorithm can produce from src_len bytes, if known. */
 static u32 cmr_compute_out_max(const struct cmr_compute_params *p,
@@ -1015,7 +1047,7 @@ static int cmr_exec_op(struct cmr_exec *x, u8 opcode)
 		case CMR_OP_RDMA_WRITE_WITH_IMM:
 			return cmr_op_rc_write(x);
 		case CMR_OP_RDMA_READ:
-			return cmr_op_rc_read(x);
+			return cmr_op_rc_rdma(x, true);
 		case CMR_OP_ATOMIC_CMP_AND_SWP:
 		case CMR_OP_ATOMIC_FETCH_AND_ADD:
 			return cmr_op_rc_atomic(x);

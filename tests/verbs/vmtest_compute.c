@@ -920,65 +920,20 @@ static void malformed(void)
 	end_session();
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static atomic_bool ticking;
 
 /* Sleep 10 ms at a time; the longest time between two wake-ups. */
 static void *ticker(void *arg)
 {
-	double *max_gap = arg, last = now_s(), t;
+	double *max_gap = arg, last = vt_now_s(), t;
 
 	while (atomic_load(&ticking)) {
 		usleep(10000);
-		t = now_s();
+		t = vt_now_s();
 		if (t - last > *max_gap)
 			*max_gap = t - last;
 		last = t;
 	}
-	return NULL;
-}
-
-/* What the module's other users wait while long WRs run. */
-struct stall_probe {
-	struct ibv_pd *pd;
-	double dereg;		/* seconds an unrelated ibv_dereg_mr() took */
-	double destroy;		/* and an unrelated ibv_destroy_qp() */
-};
-
-/* Half a second in, deregister an MR and destroy a QP nobody uses. */
-static void *stall_probe(void *arg)
-{
-	struct ibv_qp_init_attr qa = {
-		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-	struct stall_probe *t = arg;
-	static uint8_t buf[4096];
-	struct ibv_mr *mr = ibv_reg_mr(t->pd, buf, sizeof(buf), 0);
-	struct ibv_cq *cq = ibv_create_cq(t->pd->context, 2, NULL, NULL, 0);
-	struct ibv_qp *qp;
-	double t0;
-
-	vt_check(mr && cq, "reg_mr, create_cq");
-	qa.send_cq = qa.recv_cq = cq;
-	qp = ibv_create_qp(t->pd, &qa);
-	vt_check(qp, "create_qp");
-	usleep(500000);
-	t0 = now_s();
-	vt_check(!ibv_dereg_mr(mr), "dereg_mr");
-	t->dereg = now_s() - t0;
-	t0 = now_s();
-	vt_check(!ibv_destroy_qp(qp), "destroy_qp");
-	t->destroy = now_s() - t0;
-	vt_check(!ibv_destroy_cq(cq), "destroy_cq");
 	return NULL;
 }
 
@@ -1001,7 +956,7 @@ static void long_batch(uint32_t create_flags, int k)
 {
 	uint32_t cap = ZSTD_compressBound(LONG_WR), level;
 	struct cmrdv_device_attr attr;
-	struct stall_probe t = {};
+	struct vt_stall_probe t = {};
 	struct ibv_mr *imr, *omr;
 	uint8_t *in, *out, *back;
 	struct cmr_done d;
@@ -1021,8 +976,8 @@ static void long_batch(uint32_t create_flags, int k)
 	omr = cmr_session_reg(&s, out, (size_t)k * cap);
 
 	t.pd = s.pd;
-	vt_check(!pthread_create(&th, NULL, stall_probe, &t), "thread");
-	batch = now_s();
+	vt_check(!pthread_create(&th, NULL, vt_stall_probe, &t), "thread");
+	batch = vt_now_s();
 	ibv_wr_start(s.qpx);
 	for (i = 0; i < k; i++) {
 		s.qpx->wr_id = i;
@@ -1043,7 +998,7 @@ static void long_batch(uint32_t create_flags, int k)
 			 "libzstd cannot read long WR %d", i);
 		checks++;
 	}
-	batch = now_s() - batch;
+	batch = vt_now_s() - batch;
 	one = batch / k;
 	pthread_join(th, NULL);
 	printf("%d zstd level %u WRs of %u B%s: %.1f s each; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
@@ -1071,9 +1026,9 @@ static void *dereg_later(void *arg)
 	struct dereg_later *t = arg;
 
 	usleep(300000);
-	t->start = now_s();
+	t->start = vt_now_s();
 	vt_check(!ibv_dereg_mr(t->mr), "dereg_mr");
-	t->end = now_s();
+	t->end = vt_now_s();
 	return NULL;
 }
 
@@ -1105,7 +1060,7 @@ static void dst_gone(void)
 	imr = cmr_session_reg(&s, in, LONG_WR);
 	t.mr = cmr_session_reg(&s, out, cap);
 
-	post = now_s();
+	post = vt_now_s();
 	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
 	ibv_wr_start(s.qpx);
 	s.qpx->wr_id = ++checks;
@@ -1115,7 +1070,7 @@ static void dst_gone(void)
 	cmrdv_wr_set_dst_sge(s.dqp, t.mr->lkey, (uintptr_t)out, cap);
 	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
 	cmr_session_wait(&s, &d);
-	done = now_s();
+	done = vt_now_s();
 	pthread_join(th, NULL);
 	printf("destination deregistered %.2f s into a %.1f s WR: dereg_mr took %.3f s, WR %s\n",
 	       t.start - post, done - post, t.end - t.start,
@@ -1171,7 +1126,7 @@ static void longest(void)
 
 	atomic_store(&ticking, true);
 	vt_check(!pthread_create(&th, NULL, ticker, &max_gap), "thread");
-	t0 = now_s();
+	t0 = vt_now_s();
 	ibv_wr_start(s.qpx);
 	s.qpx->wr_id = ++checks;
 	s.qpx->wr_flags = IBV_SEND_SIGNALED;
@@ -1180,7 +1135,7 @@ static void longest(void)
 	cmrdv_wr_set_dst_sge(s.dqp, omr->lkey, (uintptr_t)out, cap);
 	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
 	cmr_session_wait(&s, &d);
-	t0 = now_s() - t0;
+	t0 = vt_now_s() - t0;
 	atomic_store(&ticking, false);
 	pthread_join(th, NULL);
 	vt_check(d.status == IBV_WC_SUCCESS, "zstd level %u, %u B: %s", level,

@@ -135,6 +135,43 @@ struct ibv_mr *vt_reg(struct vt_ctx *v, void *buf, size_t len, int access)
 	return mr;
 }
 
+double vt_now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+void *vt_stall_probe(void *arg)
+{
+	struct ibv_qp_init_attr qa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 1, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct vt_stall_probe *t = arg;
+	static uint8_t buf[4096];
+	struct ibv_mr *mr = ibv_reg_mr(t->pd, buf, sizeof(buf), 0);
+	struct ibv_cq *cq = ibv_create_cq(t->pd->context, 2, NULL, NULL, 0);
+	struct ibv_qp *qp;
+	double t0;
+
+	vt_check(mr && cq, "reg_mr, create_cq");
+	qa.send_cq = qa.recv_cq = cq;
+	qp = ibv_create_qp(t->pd, &qa);
+	vt_check(qp, "create_qp");
+	usleep(500000);
+	t0 = vt_now_s();
+	vt_check(!ibv_dereg_mr(mr), "dereg_mr");
+	t->dereg = vt_now_s() - t0;
+	t0 = vt_now_s();
+	vt_check(!ibv_destroy_qp(qp), "destroy_qp");
+	t->destroy = vt_now_s() - t0;
+	vt_check(!ibv_destroy_cq(cq), "destroy_cq");
+	return NULL;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

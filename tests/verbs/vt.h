@@ -75,6 +75,21 @@ int vt_post_recv(struct ibv_qp *qp, uint64_t wr_id, struct ibv_sge *sge,
 /* Expect one completion with this status (and opcode unless -1). */
 void vt_expect(struct ibv_cq *cq, uint64_t wr_id, enum ibv_wc_status status);
 
+/* Seconds on CLOCK_MONOTONIC. */
+double vt_now_s(void);
+
+/*
+ * What the module's other users wait while long WRs run: a thread that,
+ * half a second in, deregisters an MR and destroys a QP nobody uses (on
+ * pd's context) and records how long each call took.
+ */
+struct vt_stall_probe {
+	struct ibv_pd *pd;
+	double dereg;		/* seconds an unrelated ibv_dereg_mr() took */
+	double destroy;		/* and an unrelated ibv_destroy_qp() */
+};
+void *vt_stall_probe(void *probe);
+
 const char *vt_dev(void);
 uint64_t vt_sysfs_u64(const char *devname, const char *file);
 

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Long RDMA WRITEs and READs (1 GiB, seconds here, over buffers whose
+ * 64 MiB of memory are mapped 16 times over): the data
+ * arrives intact; the rest of the module does not wait for them (an
+ * unrelated dereg_mr and destroy_qp meanwhile take less than a quarter of
+ * one WR's time); and an MR deregistered under a running WR neither waits
+ * for it nor lets it go on: the WR fails with a remote access error (the
+ * remote MR of a WRITE) or a local protection error (the local MR of a
+ * READ).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vt.h"
+
+#define RW (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+	    IBV_ACCESS_REMOTE_READ)
+
+/*
+ * Each buffer: MEM bytes of memory seen len / MEM times in a row, so that
+ * a message as long as the device takes needs little memory.  Every copy
+ * of src holds the same bytes, so every copy of dst ends up with them.
+ */
+enum { MEM = 64 << 20 };
+static size_t len = (size_t)1 << 30;
+
+static struct vt_ctx v;
+static uint8_t *src, *dst;
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t *w = (uint64_t *)p, x = seed;
+	size_t i;
+
+	for (i = 0; i < n / 8; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		w[i] = x;
+	}
+}
+
+static uint8_t *aliased(size_t n)
+{
+	int fd = memfd_create("vmtest_long_rdma", 0);
+	uint8_t *p;
+	size_t off;
+
+	vt_check(fd >= 0 && !ftruncate(fd, MEM), "memfd");
+	p = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	vt_check(p != MAP_FAILED, "mmap %zu", n);
+	for (off = 0; off < n; off += MEM)
+		vt_check(mmap(p + off, MEM, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_FIXED, fd, 0) == p + off,
+			 "mmap alias");
+	close(fd);
+	return p;
+}
+
+static const char *op_name(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_RDMA_WRITE ? "RDMA WRITE" : "RDMA READ";
+}
+
+/*
+ * k WRs of op between src (a's side) and dst (b's side), the first at
+ * offset 0; returns their average time and the last completion.
+ */
+static double run(struct vt_end *a, enum ibv_wr_opcode op,
+		  struct ibv_mr *smr, struct ibv_mr *dmr, int k,
+		  struct ibv_wc *wc)
+{
+	/* A WRITE sends src to dst; a READ fetches dst into src. */
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)src, .length = len, .lkey = smr->lkey,
+	};
+	double t0 = vt_now_s();
+	int i;
+
+	for (i = 0; i < k; i++)
+		vt_check(!vt_post_send(a->qp, op, i, &sge, 1, (uintptr_t)dst,
+				       dmr->rkey), "post %s", op_name(op));
+	for (i = 0; i < k; i++) {
+		vt_poll(a->cq, wc, 600000);
+		if (wc->status != IBV_WC_SUCCESS)
+			break;
+	}
+	return (vt_now_s() - t0) / k;
+}
+
+/* Intact data, and nobody else waits for the WRs. */
+static void intact(enum ibv_wr_opcode op)
+{
+	struct vt_stall_probe probe = { .pd = v.pd };
+	struct ibv_mr *smr, *dmr;
+	struct vt_end a, b;
+	struct ibv_wc wc;
+	pthread_t th;
+	double one;
+
+	fill(src, MEM, op);
+	fill(dst, MEM, op + 100);
+	vt_pair(&v, &a, &b);
+	smr = vt_reg(&v, src, len, RW);
+	dmr = vt_reg(&v, dst, len, RW);
+	vt_check(!pthread_create(&th, NULL, vt_stall_probe, &probe), "thread");
+	one = run(&a, op, smr, dmr, 2, &wc);
+	pthread_join(th, NULL);
+	vt_check(wc.status == IBV_WC_SUCCESS, "%s: %s", op_name(op),
+		 ibv_wc_status_str(wc.status));
+	vt_check(!memcmp(src, dst, MEM), "%s: the data differs", op_name(op));
+	printf("2 %ss of %zu MiB: %.2f s each; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
+	       op_name(op), len >> 20, one, probe.dereg, probe.destroy);
+	vt_check(one > 0.25, "%.2f s WRs are too short to test this", one);
+	vt_check(probe.dereg < one / 4 && probe.destroy < one / 4,
+		 "dereg_mr %.3f s, destroy_qp %.3f s waited for %.2f s WRs",
+		 probe.dereg, probe.destroy, one);
+	vt_check(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr), "dereg_mr");
+	vt_end_destroy(&a);
+	vt_end_destroy(&b);
+}
+
+struct dereg_later {
+	struct ibv_mr *mr;
+	double start, took;
+};
+
+/* 0.3 s from now (the doorbell runs the WR in the posting thread). */
+static void *dereg_later(void *arg)
+{
+	struct dereg_later *t = arg;
+
+	usleep(300000);
+	t->start = vt_now_s();
+	vt_check(!ibv_dereg_mr(t->mr), "dereg_mr");
+	t->took = vt_now_s() - t->start;
+	return NULL;
+}
+
+/*
+ * The MR a long WR writes into (dst of a WRITE, on the peer's side; src
+ * of a READ, on ours) deregistered 0.3 s into it.
+ */
+static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
+{
+	struct dereg_later t = {};
+	struct ibv_mr *smr, *dmr;
+	struct vt_end a, b;
+	struct ibv_wc wc;
+	double start, end;
+	pthread_t th;
+
+	vt_pair(&v, &a, &b);
+	smr = vt_reg(&v, src, len, RW);
+	dmr = vt_reg(&v, dst, len, RW);
+	t.mr = op == IBV_WR_RDMA_WRITE ? dmr : smr;
+	start = vt_now_s();
+	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
+	run(&a, op, smr, dmr, 1, &wc);
+	end = vt_now_s();
+	pthread_join(th, NULL);
+	printf("%s: its %s MR deregistered %.2f s into it: dereg_mr took %.3f s, the WR ended %.2f s in: %s\n",
+	       op_name(op), op == IBV_WR_RDMA_WRITE ? "remote" : "local",
+	       t.start - start, t.took, end - start,
+	       ibv_wc_status_str(wc.status));
+	vt_check(t.start < end, "the WR ended before the dereg_mr");
+	vt_check(wc.status == expect, "%s: %s, not %s", op_name(op),
+		 ibv_wc_status_str(wc.status), ibv_wc_status_str(expect));
+	vt_check(t.took < (end - start) / 4,
+		 "dereg_mr %.3f s waited for the WR", t.took);
+	vt_check(!ibv_dereg_mr(op == IBV_WR_RDMA_WRITE ? smr : dmr),
+		 "dereg_mr");
+	vt_end_destroy(&a);
+	vt_end_destroy(&b);
+}
+
+int main(void)
+{
+	const char *env = getenv("CMR_LONG_RDMA_MIB");
+
+	if (env)
+		len = (strtoull(env, NULL, 0) << 20) / MEM * MEM;
+	vt_open(&v, vt_dev());
+	src = aliased(len);
+	dst = aliased(len);
+	intact(IBV_WR_RDMA_WRITE);
+	intact(IBV_WR_RDMA_READ);
+	mr_gone(IBV_WR_RDMA_WRITE, IBV_WC_REM_ACCESS_ERR);
+	mr_gone(IBV_WR_RDMA_READ, IBV_WC_LOC_PROT_ERR);
+	munmap(src, len);
+	munmap(dst, len);
+	vt_close(&v);
+	return 0;
+}
