@@ -206,36 +206,57 @@ int cmr_odp_lock(struct cmr_dev *dev, struct ib_umem_odp *odp, u64 va,
 	return -EAGAIN;
 }
 
-/* Fault in (or, without fault, map what is present of) one MR range. */
-static int cmr_odp_prefetch(struct cmr_mr *mr, u64 iova, u64 len,
-			    bool write, bool fault)
+/*
+ * Fault in (or, without fault, map what is present of) the part of an MR
+ * range at va that one prefetch chunk holds, at most len bytes.  Returns
+ * the bytes done or a negative errno.
+ */
+static long cmr_odp_prefetch_chunk(struct cmr_mr *mr, u64 va, u64 len,
+				   bool write, bool fault)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+	u64 n = min_t(u64, len, CMR_PREFETCH_CHUNK -
+				(va & (CMR_PREFETCH_CHUNK - 1)));
 	struct ib_umem_odp *odp;
-	u64 va = mr->va + (iova - mr->iova), n;
 	int err;
 
-	while (len) {
-		n = min_t(u64, len, CMR_PREFETCH_CHUNK -
-				    (va & (CMR_PREFETCH_CHUNK - 1)));
-		if (mr->kind == CMR_MR_IMPLICIT) {
-			odp = cmr_odp_child(mr, va);
-			if (IS_ERR(odp))
-				return PTR_ERR(odp);
-		} else {
-			odp = to_ib_umem_odp(mr->umem);
-		}
-		if (fault)
-			atomic64_inc(&mr->dev->odp.faults);
-		err = ib_umem_odp_map_dma_and_lock(odp, va, n, perm, fault);
-		if (err < 0)
-			return err;
-		mutex_unlock(&odp->umem_mutex);
-		va += n;
-		len -= n;
-		cond_resched();
+	if (mr->kind == CMR_MR_IMPLICIT) {
+		odp = cmr_odp_child(mr, va);
+		if (IS_ERR(odp))
+			return PTR_ERR(odp);
+	} else {
+		odp = to_ib_umem_odp(mr->umem);
 	}
-	return 0;
+	if (fault)
+		atomic64_inc(&mr->dev->odp.faults);
+	err = ib_umem_odp_map_dma_and_lock(odp, va, n, perm, fault);
+	if (err < 0)
+		return err;
+	mutex_unlock(&odp->umem_mutex);
+	return n;
+}
+
+/*
+ * The next part of one advice's SGE, from off bytes in: look its MR up and
+ * check the whole SGE, then prefetch one chunk.  Returns the bytes done
+ * (all that are left for a pinned MR) or a negative errno.  Caller holds
+ * cmr_srcu.
+ */
+static long cmr_advise_part(struct cmr_dev *dev, struct ib_pd *pd,
+			    const struct ib_sge *sge, u64 off, bool write,
+			    bool fault)
+{
+	struct cmr_mr *mr = cmr_mr_lookup(dev, sge->lkey);
+
+	if (!mr)
+		return -ENOENT;
+	if (cmr_mr_check(mr, pd, sge->addr, sge->length,
+			 write ? IB_ACCESS_LOCAL_WRITE : 0))
+		return -EINVAL;
+	if (mr->kind == CMR_MR_PINNED || !sge->length)
+		return sge->length - off;
+	return cmr_odp_prefetch_chunk(mr, mr->va + (sge->addr - mr->iova) + off,
+				      sge->length - off, write, fault);
 }
 
 int cmr_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
@@ -244,8 +265,9 @@ int cmr_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 {
 	struct cmr_dev *dev = to_cmr_dev(pd->device);
 	bool write = false, fault = true;
-	struct cmr_mr *mr;
-	int err = 0, idx;
+	u64 off;
+	long n;
+	int idx;
 	u32 i;
 
 	switch (advice) {
@@ -261,22 +283,24 @@ int cmr_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 		return -EOPNOTSUPP;
 	}
 
-	/* Done synchronously, so IB_UVERBS_ADVISE_MR_FLAG_FLUSH holds too. */
-	idx = srcu_read_lock(&cmr_srcu);
-	for (i = 0; i < num_sge && !err; i++) {
-		mr = cmr_mr_lookup(dev, sg_list[i].lkey);
-		if (!mr)
-			err = -ENOENT;
-		else if (cmr_mr_check(mr, pd, sg_list[i].addr,
-				      sg_list[i].length,
-				      write ? IB_ACCESS_LOCAL_WRITE : 0))
-			err = -EINVAL;
-		else if (mr->kind != CMR_MR_PINNED && sg_list[i].length)
-			err = cmr_odp_prefetch(mr, sg_list[i].addr,
-					       sg_list[i].length, write, fault);
-		if (!err)
-			atomic64_inc(&dev->odp.prefetches);
+	/*
+	 * Done synchronously, so IB_UVERBS_ADVISE_MR_FLAG_FLUSH holds too; a
+	 * chunk per cmr_srcu section, as every deregistration and destroy in
+	 * the module waits for the section.
+	 */
+	for (i = 0; i < num_sge; i++) {
+		off = 0;
+		do {
+			idx = srcu_read_lock(&cmr_srcu);
+			n = cmr_advise_part(dev, pd, &sg_list[i], off, write,
+					    fault);
+			srcu_read_unlock(&cmr_srcu, idx);
+			if (n < 0)
+				return n;
+			off += n;
+			cond_resched();
+		} while (off < sg_list[i].length);
+		atomic64_inc(&dev->odp.prefetches);
 	}
-	srcu_read_unlock(&cmr_srcu, idx);
-	return err;
+	return 0;
 }

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * Long RDMA WRITEs and READs (1 GiB, seconds here, over buffers whose
- * 64 MiB of memory are mapped 16 times over): the data
+ * Operations that take seconds here do not make the rest of the module
+ * wait, and stop when what they use goes away.
+ *
+ * Long RDMA WRITEs and READs (1 GiB, over buffers whose 64 MiB of memory
+ * are mapped 16 times over): the data
  * arrives intact; the rest of the module does not wait for them (an
  * unrelated dereg_mr and destroy_qp meanwhile take less than a quarter of
  * one WR's time); and an MR deregistered under a running WR neither waits
  * for it nor lets it go on: the WR fails with a remote access error (the
  * remote MR of a WRITE) or a local protection error (the local MR of a
  * READ).
+ *
+ * The prefetch of a 16 GiB ODP MR over untouched memory (ibv_advise_mr,
+ * synchronous, four SGEs): the same, and an MR deregistered under its prefetch ends
+ * the prefetch (ENOENT).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,7 +52,7 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
 
 static uint8_t *aliased(size_t n)
 {
-	int fd = memfd_create("vmtest_long_rdma", 0);
+	int fd = memfd_create("vmtest_long_ops", 0);
 	uint8_t *p;
 	size_t off;
 
@@ -176,6 +184,76 @@ static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
 	vt_end_destroy(&b);
 }
 
+/* Four SGEs of the most one holds: 16 GiB less four pages. */
+#define PREFETCH_SGES	4
+#define PREFETCH_SGE	0xfffff000u
+#define PREFETCH_LEN	(PREFETCH_SGES * (size_t)PREFETCH_SGE)
+
+/* The prefetch of all of an ODP MR over untouched (zero-page) memory. */
+static int prefetch(struct ibv_mr *mr, uint8_t *buf)
+{
+	struct ibv_sge sge[PREFETCH_SGES];
+	int i;
+
+	for (i = 0; i < PREFETCH_SGES; i++)
+		sge[i] = (struct ibv_sge){
+			.addr = (uintptr_t)buf + i * (size_t)PREFETCH_SGE,
+			.length = PREFETCH_SGE, .lkey = mr->lkey,
+		};
+	return ibv_advise_mr(v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			     IBV_ADVISE_MR_FLAG_FLUSH, sge, PREFETCH_SGES);
+}
+
+static void long_prefetch(void)
+{
+	struct vt_stall_probe probe = { .pd = v.pd };
+	struct dereg_later t = {};
+	struct ibv_mr *mr;
+	double one, start, end;
+	uint8_t *buf;
+	pthread_t th;
+	int ret;
+
+	buf = mmap(NULL, PREFETCH_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	vt_check(buf != MAP_FAILED, "mmap");
+	mr = vt_reg(&v, buf, PREFETCH_LEN, IBV_ACCESS_ON_DEMAND | RW);
+	vt_check(!pthread_create(&th, NULL, vt_stall_probe, &probe), "thread");
+	start = vt_now_s();
+	ret = prefetch(mr, buf);
+	one = vt_now_s() - start;
+	pthread_join(th, NULL);
+	vt_check(!ret, "ibv_advise_mr: %s", strerror(ret));
+	printf("the prefetch of a %zu MiB ODP MR: %.2f s; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
+	       PREFETCH_LEN >> 20, one, probe.dereg, probe.destroy);
+	vt_check(one > 0.75, "a %.2f s prefetch is too short to test this",
+		 one);
+	vt_check(probe.dereg < one / 4 && probe.destroy < one / 4,
+		 "dereg_mr %.3f s, destroy_qp %.3f s waited for a %.2f s prefetch",
+		 probe.dereg, probe.destroy, one);
+	vt_check(!ibv_dereg_mr(mr), "dereg_mr");
+
+	/* Unmapped pages are gone: the next prefetch faults them again. */
+	vt_check(!munmap(buf, PREFETCH_LEN), "munmap");
+	buf = mmap(NULL, PREFETCH_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	vt_check(buf != MAP_FAILED, "mmap");
+	t.mr = vt_reg(&v, buf, PREFETCH_LEN, IBV_ACCESS_ON_DEMAND | RW);
+	start = vt_now_s();
+	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
+	ret = prefetch(t.mr, buf);
+	end = vt_now_s();
+	pthread_join(th, NULL);
+	printf("its MR deregistered %.2f s into a prefetch: dereg_mr took %.3f s, the prefetch ended %.2f s in: %s\n",
+	       t.start - start, t.took, end - start, strerror(ret));
+	vt_check(t.start < end, "the prefetch ended before the dereg_mr");
+	vt_check(ret == ENOENT, "ibv_advise_mr: %s, not ENOENT",
+		 strerror(ret));
+	vt_check(t.took < one / 4, "dereg_mr %.3f s waited for the prefetch",
+		 t.took);
+	munmap(buf, PREFETCH_LEN);
+}
+
 int main(void)
 {
 	const char *env = getenv("CMR_LONG_RDMA_MIB");
@@ -189,6 +267,7 @@ int main(void)
 	intact(IBV_WR_RDMA_READ);
 	mr_gone(IBV_WR_RDMA_WRITE, IBV_WC_REM_ACCESS_ERR);
 	mr_gone(IBV_WR_RDMA_READ, IBV_WC_LOC_PROT_ERR);
+	long_prefetch();
 	munmap(src, len);
 	munmap(dst, len);
 	vt_close(&v);
