@@ -155,7 +155,7 @@ struct ib_mr *cmr_get_dma_mr(struct ib_pd *ibpd, int access);
 int cmr_odp_init_mr(struct cmr_mr *mr, u64 start, u64 length, u64 iova,
 		    int access);
 void cmr_odp_release_mr(struct cmr_mr *mr);
-struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va);
+struct ib_umem_odp *cmr_odp_at(struct cmr_mr *mr, u64 va);
 int cmr_odp_lock(struct cmr_dev *dev, struct ib_umem_odp *odp, u64 va,
 		 u64 len, bool write);
 int cmr_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,

@@ -78,13 +78,9 @@ static int cmr_seg_lock(const struct cmr_seg *seg, u64 iova, u64 len,
 	if (!cmr_seg_is_odp(seg))
 		return 0;
 	va = mr->va + (iova - mr->iova);
-	if (mr->kind == CMR_MR_IMPLICIT) {
-		odp = cmr_odp_child(mr, va);
-		if (IS_ERR(odp))
-			return PTR_ERR(odp);
-	} else {
-		odp = to_ib_umem_odp(mr->umem);
-	}
+	odp = cmr_odp_at(mr, va);
+	if (IS_ERR(odp))
+		return PTR_ERR(odp);
 	err = cmr_odp_lock(mr->dev, odp, va, len, write);
 	if (err)
 		return err;

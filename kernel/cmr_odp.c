@@ -120,7 +120,7 @@ static bool cmr_odp_range_mapped(struct mm_struct *mm, unsigned long start,
 }
 
 /* The child of implicit MR mr that covers va, created on first use. */
-struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va)
+static struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va)
 {
 	struct ib_umem_odp *root = to_ib_umem_odp(mr->umem);
 	unsigned long idx = va >> CMR_IMPLICIT_CHUNK_SHIFT;
@@ -156,6 +156,14 @@ struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va)
 out_unlock:
 	mutex_unlock(&mr->child_lock);
 	return odp;
+}
+
+/* The umem of ODP MR mr that covers va: its own, or an implicit child. */
+struct ib_umem_odp *cmr_odp_at(struct cmr_mr *mr, u64 va)
+{
+	if (mr->kind == CMR_MR_IMPLICIT)
+		return cmr_odp_child(mr, va);
+	return to_ib_umem_odp(mr->umem);
 }
 
 /* Are all pages of [va, va + len) mapped with these permissions? */
@@ -217,16 +225,11 @@ static long cmr_odp_prefetch_chunk(struct cmr_mr *mr, u64 va, u64 len,
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
 	u64 n = min_t(u64, len, CMR_PREFETCH_CHUNK -
 				(va & (CMR_PREFETCH_CHUNK - 1)));
-	struct ib_umem_odp *odp;
+	struct ib_umem_odp *odp = cmr_odp_at(mr, va);
 	int err;
 
-	if (mr->kind == CMR_MR_IMPLICIT) {
-		odp = cmr_odp_child(mr, va);
-		if (IS_ERR(odp))
-			return PTR_ERR(odp);
-	} else {
-		odp = to_ib_umem_odp(mr->umem);
-	}
+	if (IS_ERR(odp))
+		return PTR_ERR(odp);
 	if (fault)
 		atomic64_inc(&mr->dev->odp.faults);
 	err = ib_umem_odp_map_dma_and_lock(odp, va, n, perm, fault);
