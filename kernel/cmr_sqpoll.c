@@ -101,9 +101,9 @@ static bool cmr_sqp_ready(struct cmr_qp *qp)
  * Look at every QP once and run those with work; true if any had some.
  * The runs share the walk's cmr_srcu section.  A run that left it (a
  * compute backend ran, or an RDMA READ or WRITE moved several slices) held
- * a reference to its QP meanwhile: the walk goes
- * on from that QP only if it is still listed, as then its successor is
- * too, or was unlisted in the new section.
+ * a reference to its QP meanwhile: the walk goes on from that QP only if
+ * it is still listed, as then its successor is too, or was unlisted in the
+ * new section.
  */
 static bool cmr_sqp_pass(struct cmr_sqp *sqp)
 {
