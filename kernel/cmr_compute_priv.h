@@ -23,7 +23,11 @@
  */
 #define CMR_COMPUTE_CHUNK	(128U << 10)
 
-/* One compute WR as the backends see it. */
+/*
+ * One compute WR as the backends see it.  src and dst are linear-map
+ * addresses (a pinned user page, kmalloc) or vmalloc ones, never NULL:
+ * the crypto backends describe them to scatterlists as such.
+ */
 struct cmr_run {
 	struct cmr_compute_ws *ws;
 	const struct cmr_compute_params *p;
@@ -152,6 +156,7 @@ struct cmr_compute_ws {
 	unsigned int req_size;
 	struct scatterlist *sg;		/* sg_cap for src, then sg_cap for dst */
 	unsigned int sg_cap;
+	unsigned int sg_nents[2];	/* what each table was set up for */
 	u8 iv[16] ____cacheline_aligned; /* drivers may DMA from it */
 	u8 empty[16];			/* target of zero-length sg entries */
 };

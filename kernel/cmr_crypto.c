@@ -124,61 +124,88 @@ void cmr_crypto_key_fini(struct cmr_key *key)
 }
 
 /*
- * Scatterlists over linear kernel buffers: the linear map (kmalloc) or
- * vmalloc; nothing else can be described page by page.
+ * Scatterlists over the linear buffers of struct cmr_run: the linear map
+ * (a pinned user page, kmalloc) is described by one entry, vmalloc by one
+ * per page.  Whether a buffer is vmalloc is asked once per WR.
  */
-static bool cmr_sg_ok(const u8 *buf, u32 len)
+struct cmr_sg_part {
+	const u8 *buf;
+	u32 len;
+	bool vmalloc;
+};
+
+static struct cmr_sg_part cmr_sg_part(const u8 *buf, u32 len)
 {
-	return !len || is_vmalloc_addr(buf) ||
-	       (virt_addr_valid(buf) && virt_addr_valid(buf + len - 1));
+	return (struct cmr_sg_part){
+		.buf = buf, .len = len, .vmalloc = is_vmalloc_addr(buf),
+	};
 }
 
-static unsigned int cmr_sg_count(const u8 *buf, u32 len)
+static unsigned int cmr_sg_count(const struct cmr_sg_part *part)
 {
-	if (!len)
+	if (!part->len)
 		return 0;
-	if (!is_vmalloc_addr(buf))
+	if (!part->vmalloc)
 		return 1;	/* physically contiguous */
-	return DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
+	return DIV_ROUND_UP(offset_in_page(part->buf) + part->len, PAGE_SIZE);
 }
 
-static unsigned int cmr_sg_add(struct scatterlist *sg, const u8 *buf, u32 len)
+/* A vmalloc buffer, page by page. */
+static noinline unsigned int cmr_sg_add_vmalloc(struct scatterlist *sg,
+						const u8 *buf, u32 len)
 {
-	unsigned int n = 0, off, part;
+	unsigned int n = 0, off, chunk;
 
-	if (!len)
-		return 0;
-	if (!is_vmalloc_addr(buf)) {
-		sg_set_buf(sg, buf, len);
-		return 1;
-	}
 	while (len) {
 		off = offset_in_page(buf);
-		part = min_t(u32, len, PAGE_SIZE - off);
-		sg_set_page(&sg[n++], vmalloc_to_page(buf), part, off);
-		buf += part;
-		len -= part;
+		chunk = min_t(u32, len, PAGE_SIZE - off);
+		sg_set_page(&sg[n++], vmalloc_to_page(buf), chunk, off);
+		buf += chunk;
+		len -= chunk;
 	}
 	return n;
 }
 
-/* Entries for a then b; at least one. */
-static unsigned int cmr_sg_nents(const u8 *a, u32 alen, const u8 *b, u32 blen)
+static __always_inline unsigned int cmr_sg_add(struct scatterlist *sg,
+					       const struct cmr_sg_part *part)
 {
-	return max(cmr_sg_count(a, alen) + cmr_sg_count(b, blen), 1U);
+	if (!part->len)
+		return 0;
+	if (part->vmalloc)
+		return cmr_sg_add_vmalloc(sg, part->buf, part->len);
+	sg_set_buf(sg, part->buf, part->len);
+	return 1;
 }
 
-/* Describe a then b in sg, which has room for cmr_sg_nents(). */
-static void cmr_sg_fill(struct cmr_compute_ws *ws, struct scatterlist *sg,
-			const u8 *a, u32 alen, const u8 *b, u32 blen)
+/* Entries for a then b (b may be NULL); at least one. */
+static unsigned int cmr_sg_nents(const struct cmr_sg_part *a,
+				 const struct cmr_sg_part *b)
 {
-	unsigned int n;
+	return max(cmr_sg_count(a) + (b ? cmr_sg_count(b) : 0), 1U);
+}
 
-	sg_init_table(sg, cmr_sg_nents(a, alen, b, blen));
-	n = cmr_sg_add(sg, a, alen);
-	n += cmr_sg_add(sg + n, b, blen);
+/*
+ * Describe a then b in table t of ws (0: source, 1: destination), which
+ * has room for cmr_sg_nents(a, b).  A table keeps its end mark between
+ * WRs: it is set up anew only when the number of entries changes.
+ */
+static __always_inline struct scatterlist *
+cmr_sg_fill(struct cmr_compute_ws *ws, unsigned int t,
+	    const struct cmr_sg_part *a, const struct cmr_sg_part *b)
+{
+	struct scatterlist *sg = ws->sg + t * ws->sg_cap;
+	unsigned int nents = cmr_sg_nents(a, b), n;
+
+	if (ws->sg_nents[t] != nents) {
+		sg_init_table(sg, nents);
+		ws->sg_nents[t] = nents;
+	}
+	n = cmr_sg_add(sg, a);
+	if (b)
+		n += cmr_sg_add(sg + n, b);
 	if (!n)
 		sg_set_buf(sg, ws->empty, 0);
+	return sg;
 }
 
 /*
@@ -200,6 +227,8 @@ static int cmr_ws_prepare(struct cmr_compute_ws *ws, unsigned int nents,
 		kvfree(ws->sg);
 		ws->sg = sg;
 		ws->sg_cap = nents;
+		ws->sg_nents[0] = 0;
+		ws->sg_nents[1] = 0;
 	}
 	if (req_size > ws->req_size) {
 		/* kmalloc: some drivers DMA from the request context. */
@@ -220,6 +249,7 @@ int cmr_crypto_gcm(struct cmr_run *r)
 	const struct cmr_compute_params *p = r->p;
 	struct cmr_compute_ws *ws = r->ws;
 	bool enc = p->dir == CMR_DIR_FORWARD;
+	struct cmr_sg_part src, aad_part, dst;
 	struct scatterlist *sgs, *sgd;
 	struct aead_request *req;
 	struct crypto_aead *tfm;
@@ -244,12 +274,14 @@ int cmr_crypto_gcm(struct cmr_run *r)
 	}
 	if (r->dst_cap < out)
 		return CMR_VERR_DST_TOO_SMALL;
-	if (!cmr_sg_ok(r->src, r->src_len) || !cmr_sg_ok(r->dst, out))
-		return -EFAULT;
 
 	tfm = r->key->aead;
-	ns = cmr_sg_nents(r->src, r->src_len, NULL, 0);
-	nd = cmr_sg_nents(r->src, aad, r->dst, out);
+	src = cmr_sg_part(r->src, r->src_len);
+	aad_part = src;
+	aad_part.len = aad;
+	dst = cmr_sg_part(r->dst, out);
+	ns = cmr_sg_nents(&src, NULL);
+	nd = cmr_sg_nents(&aad_part, &dst);
 	err = cmr_ws_prepare(ws, max(ns, nd),
 			     sizeof(*req) + crypto_aead_reqsize(tfm));
 	if (err)
@@ -260,10 +292,8 @@ int cmr_crypto_gcm(struct cmr_run *r)
 	 * only read (or copied onto itself), so point at the source's, as
 	 * net/tls does, rather than demand room for it in dst.
 	 */
-	sgs = ws->sg;
-	sgd = ws->sg + ws->sg_cap;
-	cmr_sg_fill(ws, sgs, r->src, r->src_len, NULL, 0);
-	cmr_sg_fill(ws, sgd, r->src, aad, r->dst, out);
+	sgs = cmr_sg_fill(ws, 0, &src, NULL);
+	sgd = cmr_sg_fill(ws, 1, &aad_part, &dst);
 	memcpy(ws->iv, p->iv, CMR_GCM_IV_LEN);
 
 	req = ws->req;
@@ -291,6 +321,7 @@ int cmr_crypto_xts(struct cmr_run *r)
 	const struct cmr_compute_params *p = r->p;
 	struct cmr_compute_ws *ws = r->ws;
 	bool enc = p->dir == CMR_DIR_FORWARD;
+	struct cmr_sg_part src, dst;
 	struct skcipher_request *req;
 	struct scatterlist *sgs, *sgd;
 	struct crypto_skcipher *tfm;
@@ -307,8 +338,6 @@ int cmr_crypto_xts(struct cmr_run *r)
 		return CMR_VERR_BAD_PARAM;
 	if (r->dst_cap < r->src_len)
 		return CMR_VERR_DST_TOO_SMALL;
-	if (!cmr_sg_ok(r->src, r->src_len) || !cmr_sg_ok(r->dst, r->src_len))
-		return -EFAULT;
 
 	tfm = r->key->xts;
 	/* Worst case of one unit in a vmalloc buffer. */
@@ -316,16 +345,18 @@ int cmr_crypto_xts(struct cmr_run *r)
 			     sizeof(*req) + crypto_skcipher_reqsize(tfm));
 	if (err)
 		return err;
-	sgs = ws->sg;
-	sgd = ws->sg + ws->sg_cap;
 	req = ws->req;
 
 	/* The tweak is a 128-bit little-endian number, + 1 per unit. */
 	lo = get_unaligned_le64(p->iv);
 	hi = get_unaligned_le64(p->iv + 8);
+	src = cmr_sg_part(r->src, unit);
+	dst = cmr_sg_part(r->dst, unit);
 	for (off = 0; off < r->src_len; off += unit) {
-		cmr_sg_fill(ws, sgs, r->src + off, unit, NULL, 0);
-		cmr_sg_fill(ws, sgd, r->dst + off, unit, NULL, 0);
+		src.buf = r->src + off;
+		dst.buf = r->dst + off;
+		sgs = cmr_sg_fill(ws, 0, &src, NULL);
+		sgd = cmr_sg_fill(ws, 1, &dst, NULL);
 		put_unaligned_le64(lo, ws->iv);
 		put_unaligned_le64(hi, ws->iv + 8);
 
@@ -412,7 +443,6 @@ out:
 int cmr_crypto_digest(struct cmr_run *r)
 {
 	struct crypto_shash *tfm;
-	u8 out[CMR_DIGEST_LEN];
 	u32 size, crc;
 	int err;
 
@@ -449,15 +479,15 @@ int cmr_crypto_digest(struct cmr_run *r)
 	if (crypto_shash_digestsize(tfm) != size)
 		return -EINVAL;
 
-	err = cmr_shash(tfm, r->src, r->src_len, out);
+	/* On failure cmr_compute_run() clears the result again. */
+	BUILD_BUG_ON(CMR_COMPUTE_RESULT_LEN < CMR_DIGEST_LEN);
+	err = cmr_shash(tfm, r->src, r->src_len, r->result);
 	if (err)
 		return err;
 	if (r->p->alg == CMR_ALG_CRC32) {
-		crc = ~get_unaligned_le32(out);
-		put_unaligned_le32(crc, out);
+		crc = ~get_unaligned_le32(r->result);
+		put_unaligned_le32(crc, r->result);
 	}
-	memcpy(r->result, out, size);
-	memzero_explicit(out, sizeof(out));
 	if (r->dst_cap) {
 		memcpy(r->dst, r->result, size);
 		r->produced = size;

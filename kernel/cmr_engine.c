@@ -78,7 +78,8 @@ cmr_wqe_compute(const struct cmr_send_wqe *wqe)
  * Copy num SGEs out of a ring entry: one, the common case, is a fixed-size
  * copy the compiler inlines instead of a call.
  */
-static inline void cmr_sges_copy(void *dst, const void *src, u32 num)
+static __always_inline void cmr_sges_copy(void *dst, const void *src,
+					  u32 num)
 {
 	if (num == 1)
 		memcpy(dst, src, sizeof(struct cmr_sge));
@@ -809,13 +810,11 @@ static bool cmr_compute_direct_ok(const struct cmr_compute_params *p)
 	}
 }
 
-/* Make *buf hold need bytes (at most CMR_MAX_COMPUTE_SIZE); sq_mutex held. */
-static int cmr_compute_buf(void **buf, u32 *size, u32 need)
+/* Grow *buf to hold need bytes (at most CMR_MAX_COMPUTE_SIZE). */
+static noinline int cmr_compute_buf_grow(void **buf, u32 *size, u32 need)
 {
 	u32 n;
 
-	if (need <= *size)
-		return 0;
 	n = min_t(u32, max_t(u32, roundup_pow_of_two(need), PAGE_SIZE),
 		  CMR_MAX_COMPUTE_SIZE);
 	kvfree(*buf);
@@ -825,6 +824,12 @@ static int cmr_compute_buf(void **buf, u32 *size, u32 need)
 		return -ENOMEM;
 	*size = n;
 	return 0;
+}
+
+/* Make *buf hold need bytes; sq_mutex held.  Most WRs need no growth. */
+static inline int cmr_compute_buf(void **buf, u32 *size, u32 need)
+{
+	return need <= *size ? 0 : cmr_compute_buf_grow(buf, size, need);
 }
 
 /*
@@ -891,7 +896,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 	struct cmr_send_wqe *wqe = x->wqe;
 	const struct cmr_sge *sge = (const struct cmr_sge *)(wqe + 1);
 	struct cmr_cobj *kobj = NULL, *sobj = NULL;
-	struct cmr_compute_params p;
+	const struct cmr_compute_params *p = cmr_wqe_compute(wqe);
 	unsigned int nsrc, ndst;
 	u64 src_len, dst_room;
 	struct cmr_seg kseg;
@@ -904,7 +909,6 @@ static int cmr_op_compute(struct cmr_exec *x)
 		x->status = IB_WC_LOC_QP_OP_ERR;
 		return CMR_EXEC_DONE;
 	}
-	memcpy(&p, cmr_wqe_compute(wqe), sizeof(p));
 	if (wqe->flags & CMR_WQE_INLINE) {
 		cmr_compute_status(x, CMR_VERR_BAD_PARAM);
 		return CMR_EXEC_DONE;
@@ -915,7 +919,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 				  &src_len);
 	if (x->status)
 		return CMR_EXEC_DONE;
-	x->status = cmr_exec_sges(qp, sge + wqe->num_sge, p.num_dst_sge,
+	x->status = cmr_exec_sges(qp, sge + wqe->num_sge, p->num_dst_sge,
 				  IB_ACCESS_LOCAL_WRITE, qp->rsegs, &ndst,
 				  &dst_room);
 	if (x->status)
@@ -928,18 +932,18 @@ static int cmr_op_compute(struct cmr_exec *x)
 	}
 	/* Room beyond what the WR can produce is not worth a buffer. */
 	dst_cap = min_t(u64, min_t(u64, dst_room, CMR_MAX_COMPUTE_SIZE),
-			cmr_compute_out_max(&p, src_len));
+			cmr_compute_out_max(p, src_len));
 
-	if (p.key_handle) {
-		kobj = cmr_cobj_get(qp->uc, CMR_COBJ_KEY, p.key_handle,
+	if (p->key_handle) {
+		kobj = cmr_cobj_get(qp->uc, CMR_COBJ_KEY, p->key_handle,
 				    qp->ibqp.pd);
 		if (!kobj) {
 			cmr_compute_status(x, CMR_VERR_BAD_KEY);
 			goto out;
 		}
 	}
-	if (p.stream_handle) {
-		sobj = cmr_cobj_get(qp->uc, CMR_COBJ_STREAM, p.stream_handle,
+	if (p->stream_handle) {
+		sobj = cmr_cobj_get(qp->uc, CMR_COBJ_STREAM, p->stream_handle,
 				    qp->ibqp.pd);
 		if (!sobj) {
 			cmr_compute_status(x, CMR_VERR_BAD_STREAM);
@@ -950,7 +954,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 	/* Small WRs on pinned pages skip the gather and the scatter. */
 	src = NULL;
 	dst = NULL;
-	if (cmr_compute_direct_ok(&p)) {
+	if (cmr_compute_direct_ok(p)) {
 		if (nsrc == 1)
 			src = cmr_seg_kaddr(&qp->lsegs[0], src_len);
 		if (ndst == 1)
@@ -985,7 +989,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 	if (unlocked)
 		cmr_sq_hold_leave(qp, x->hold);
 	BUILD_BUG_ON(sizeof(qp->result) != CMR_COMPUTE_RESULT_LEN);
-	ret = cmr_compute_run(qp->ws, &p, kobj ? kobj->key : NULL,
+	ret = cmr_compute_run(qp->ws, p, kobj ? kobj->key : NULL,
 			      sobj ? sobj->stream : NULL, src, src_len, dst,
 			      dst_cap, &produced, qp->result);
 	if (unlocked)
@@ -999,7 +1003,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 		/* Their MRs may have gone meanwhile: look them up again. */
 		if (unlocked)
 			x->status = cmr_exec_sges(qp, sge + wqe->num_sge,
-						  p.num_dst_sge,
+						  p->num_dst_sge,
 						  IB_ACCESS_LOCAL_WRITE,
 						  qp->rsegs, &ndst, &dst_room);
 		kseg.mr = NULL;
@@ -1016,7 +1020,7 @@ static int cmr_op_compute(struct cmr_exec *x)
 		}
 	}
 	x->byte_len = produced;
-	x->result_len = cmr_compute_result_len(&p);
+	x->result_len = cmr_compute_result_len(p);
 
 out:
 	if (sobj)
