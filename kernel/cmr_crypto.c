@@ -134,7 +134,7 @@ struct cmr_sg_part {
 	bool vmalloc;
 };
 
-static struct cmr_sg_part cmr_sg_part(const u8 *buf, u32 len)
+static struct cmr_sg_part cmr_sg_part_of(const u8 *buf, u32 len)
 {
 	return (struct cmr_sg_part){
 		.buf = buf, .len = len, .vmalloc = is_vmalloc_addr(buf),
@@ -185,16 +185,17 @@ static unsigned int cmr_sg_nents(const struct cmr_sg_part *a,
 }
 
 /*
- * Describe a then b in table t of ws (0: source, 1: destination), which
- * has room for cmr_sg_nents(a, b).  A table keeps its end mark between
- * WRs: it is set up anew only when the number of entries changes.
+ * Describe a then b in table t of ws (0: source, 1: destination) as its
+ * nents == cmr_sg_nents(a, b) entries, which it has room for.  A table
+ * keeps its end mark between WRs: it is set up anew only when the number
+ * of entries changes.
  */
 static __always_inline struct scatterlist *
-cmr_sg_fill(struct cmr_compute_ws *ws, unsigned int t,
+cmr_sg_fill(struct cmr_compute_ws *ws, unsigned int t, unsigned int nents,
 	    const struct cmr_sg_part *a, const struct cmr_sg_part *b)
 {
 	struct scatterlist *sg = ws->sg + t * ws->sg_cap;
-	unsigned int nents = cmr_sg_nents(a, b), n;
+	unsigned int n;
 
 	if (ws->sg_nents[t] != nents) {
 		sg_init_table(sg, nents);
@@ -276,10 +277,10 @@ int cmr_crypto_gcm(struct cmr_run *r)
 		return CMR_VERR_DST_TOO_SMALL;
 
 	tfm = r->key->aead;
-	src = cmr_sg_part(r->src, r->src_len);
+	src = cmr_sg_part_of(r->src, r->src_len);
 	aad_part = src;
 	aad_part.len = aad;
-	dst = cmr_sg_part(r->dst, out);
+	dst = cmr_sg_part_of(r->dst, out);
 	ns = cmr_sg_nents(&src, NULL);
 	nd = cmr_sg_nents(&aad_part, &dst);
 	err = cmr_ws_prepare(ws, max(ns, nd),
@@ -292,8 +293,8 @@ int cmr_crypto_gcm(struct cmr_run *r)
 	 * only read (or copied onto itself), so point at the source's, as
 	 * net/tls does, rather than demand room for it in dst.
 	 */
-	sgs = cmr_sg_fill(ws, 0, &src, NULL);
-	sgd = cmr_sg_fill(ws, 1, &aad_part, &dst);
+	sgs = cmr_sg_fill(ws, 0, ns, &src, NULL);
+	sgd = cmr_sg_fill(ws, 1, nd, &aad_part, &dst);
 	memcpy(ws->iv, p->iv, CMR_GCM_IV_LEN);
 
 	req = ws->req;
@@ -350,13 +351,13 @@ int cmr_crypto_xts(struct cmr_run *r)
 	/* The tweak is a 128-bit little-endian number, + 1 per unit. */
 	lo = get_unaligned_le64(p->iv);
 	hi = get_unaligned_le64(p->iv + 8);
-	src = cmr_sg_part(r->src, unit);
-	dst = cmr_sg_part(r->dst, unit);
+	src = cmr_sg_part_of(r->src, unit);
+	dst = cmr_sg_part_of(r->dst, unit);
 	for (off = 0; off < r->src_len; off += unit) {
 		src.buf = r->src + off;
 		dst.buf = r->dst + off;
-		sgs = cmr_sg_fill(ws, 0, &src, NULL);
-		sgd = cmr_sg_fill(ws, 1, &dst, NULL);
+		sgs = cmr_sg_fill(ws, 0, cmr_sg_nents(&src, NULL), &src, NULL);
+		sgd = cmr_sg_fill(ws, 1, cmr_sg_nents(&dst, NULL), &dst, NULL);
 		put_unaligned_le64(lo, ws->iv);
 		put_unaligned_le64(hi, ws->iv + 8);
 
