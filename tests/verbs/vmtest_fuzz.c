@@ -6,7 +6,8 @@
  * algorithms, directions, levels, framings, keys, streams, AAD and
  * data-unit sizes; RDMA, atomic and SEND WRs; invalid opcodes and flags;
  * SGEs with good, foreign and garbage keys, addresses in, across and out
- * of their MRs, zero to huge lengths; inline data), closed by a 64-byte
+ * of their MRs, zero to huge lengths; inline data; receive WQEs broken
+ * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
  * and ODP MRs alike; a doorbell QP and an SQ_POLL QP take turns.
  *
@@ -489,13 +490,17 @@ static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
 
 /*
  * Now and then a receive for the SENDs of the batch to land in (or to
- * fail on): into the writable regions only, as the guards demand.
+ * fail on): into the writable regions only, as the guards demand, and
+ * now and then broken in the RQ ring.
  */
 static void maybe_post_recv(struct fuzz_qp *f)
 {
 	struct ibv_sge sge;
 	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
 	const struct region *r = &reg[DST + below(NUM_REGIONS - DST)];
+	struct cmr_recv_wqe *rwqe;
+	struct cmr_sge *rsge;
+	struct cmr_qp *cqp;
 
 	if (!chance(60))
 		return;
@@ -504,7 +509,31 @@ static void maybe_post_recv(struct fuzz_qp *f)
 	sge.lkey = r->mr->lkey;
 	wr.wr_id = RECV_ID;
 	/* A full RQ refuses it: fine. */
-	(void)ibv_post_recv(f->qp, &wr, &bad);
+	if (ibv_post_recv(f->qp, &wr, &bad) || !chance(20))
+		return;
+	/*
+	 * Break the WQE in the ring: the kernel copies it only when a SEND
+	 * of the batch arrives, and the batch is not posted yet.
+	 */
+	cqp = to_cmr_qp(f->qp);
+	rwqe = cmr_queue_entry(&cqp->rq.q, cqp->rq.q.index - 1);
+	rsge = (struct cmr_sge *)(rwqe + 1);
+	switch (below(5)) {
+	case 0:
+		rwqe->num_sge = chance(50) ? cqp->rq.max_sge + 1 : rnd();
+		break;
+	case 1:			/* a readable MR to receive into */
+		rsge->lkey = reg[below(DST)].mr->lkey;
+		break;
+	case 2:
+		rsge->lkey = rnd();
+		break;
+	case 3:
+		rsge->addr += chance(50) ? REGION - below(64) : rnd();
+		break;
+	default:
+		rsge->length = rnd();
+	}
 }
 
 static void reset_qp(struct fuzz_qp *f)
