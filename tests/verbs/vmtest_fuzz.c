@@ -9,7 +9,8 @@
  * of their MRs, zero to huge lengths; inline data; receive WQEs broken
  * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
- * and ODP MRs alike; a doorbell QP and an SQ_POLL QP take turns.
+ * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP and a UD QP
+ * (SENDs to itself and to nobody, closed by a SEND to nobody) take turns.
  *
  * Asserted after every batch:
  *   - every completion belongs to the batch, in posting order, with a
@@ -18,9 +19,9 @@
  *   - no byte changed outside the one MR pair with write access (the
  *     readable MRs, and guard pages around the writable ones, compared
  *     against copies);
- *   - the closing memcpy either succeeded and copied its bytes, or was
- *     flushed because the QP went to ERR, and then the QP comes back
- *     through RESET.
+ *   - the closing WR either succeeded (a memcpy: and copied its bytes),
+ *     or was flushed because the QP went to ERR or SQE, and then the QP
+ *     comes back through RESET.
  * The kernel log (WARN, BUG, oops, lockdep) is checked by tests/vm/run.
  *
  * White box: the ring is reached through libcmr's own structures
@@ -59,11 +60,15 @@ enum { SRC, SRC_ODP, RO, DST, DST_ODP, NUM_REGIONS };
 
 struct fuzz_qp {
 	struct ibv_qp *qp;
-	struct ibv_qp_ex *qpx;
+	struct ibv_qp_ex *qpx;		/* RC: the closing memcpy's builders */
 	struct cmrdv_qp_ex *dqp;
+	struct ibv_ah *ah;		/* UD: an address of our own port */
 	const char *name;
 	unsigned long resets;
 };
+
+#define UD_QKEY		0x11111111
+#define UD_NOBODY	0xfffffe	/* a QPN that does not exist */
 
 static struct vt_ctx v;
 static struct ibv_cq *cq;
@@ -355,7 +360,7 @@ static void mutate(struct cmr_send_wqe *wqe, const struct cmr_qp *cqp)
 		wqe->inline_len = chance(80) ? below(cqp->sq.max_inline + 1) :
 					       rnd();
 		break;
-	case 17:	/* the RDMA fields: rkey, remote address */
+	case 17:	/* the RDMA or UD fields: rkey, address, AH, QPN */
 		if (chance(50))
 			wqe->rdma.rkey = chance(50) ? reg[RO].mr->rkey :
 						      (uint32_t)rnd();
@@ -371,9 +376,28 @@ static void mutate(struct cmr_send_wqe *wqe, const struct cmr_qp *cqp)
 	}
 }
 
-static void gen_wqe(struct cmr_send_wqe *wqe, uint64_t wr_id,
-		    const struct cmr_qp *cqp)
+/*
+ * A UD SEND: to ourselves (a receive may be posted, with room for the
+ * GRH or not) or to nobody (dropped), with our Q_Key, a wrong one or the
+ * QP's (high bit), up to an MTU or beyond.
+ */
+static void sane_ud(struct cmr_send_wqe *wqe, const struct fuzz_qp *f)
 {
+	struct cmr_sge *sge = (struct cmr_sge *)(wqe + 1);
+
+	wqe->opcode = chance(70) ? CMR_OP_SEND : CMR_OP_SEND_WITH_IMM;
+	wqe->num_sge = chance(10) ? 0 : 1;
+	sane_sge(&sge[0], false, chance(95) ? sane_len(4096) : 4097);
+	wqe->ud.ah_num = to_cmr_ah(f->ah)->ah_num;
+	wqe->ud.remote_qpn = chance(60) ? f->qp->qp_num : UD_NOBODY;
+	wqe->ud.remote_qkey = chance(60) ? UD_QKEY :
+			      chance(50) ? 0x80000000 : (uint32_t)rnd();
+}
+
+static void gen_wqe(struct cmr_send_wqe *wqe, uint64_t wr_id,
+		    const struct fuzz_qp *f)
+{
+	const struct cmr_qp *cqp = to_cmr_qp(f->qp);
 	unsigned int i;
 
 	memset(wqe, 0, 1U << cqp->sq.q.stride_shift);
@@ -381,7 +405,9 @@ static void gen_wqe(struct cmr_send_wqe *wqe, uint64_t wr_id,
 	wqe->opcode = CMR_OP_COMPUTE;
 	wqe->flags = chance(85) ? CMR_WQE_SIGNALED : 0;
 	wqe->imm_data = rnd();
-	if (chance(75))
+	if (f->ah)
+		sane_ud(wqe, f);
+	else if (chance(75))
 		sane_compute(wqe);
 	else
 		sane_rdma(wqe);
@@ -536,18 +562,89 @@ static void maybe_post_recv(struct fuzz_qp *f)
 	}
 }
 
+static void ud_ready(struct fuzz_qp *f)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = UD_QKEY,
+	};
+
+	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				IBV_QP_PORT | IBV_QP_QKEY), "%s: INIT", f->name);
+	a.qp_state = IBV_QPS_RTR;
+	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE), "%s: RTR", f->name);
+	a.qp_state = IBV_QPS_RTS;
+	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN),
+		 "%s: RTS", f->name);
+}
+
+static void ud_create(struct fuzz_qp *f)
+{
+	struct ibv_qp_init_attr attr = {
+		.qp_type = IBV_QPT_UD,
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = { .max_send_wr = DEPTH, .max_recv_wr = 4,
+			 .max_send_sge = 4, .max_recv_sge = 2,
+			 .max_inline_data = 64 },
+	};
+	struct ibv_ah_attr ah = { .dlid = v.port.lid, .port_num = 1 };
+
+	f->name = "UD QP";
+	f->qp = ibv_create_qp(v.pd, &attr);
+	vt_check(f->qp, "create UD QP: %s", strerror(errno));
+	f->ah = ibv_create_ah(v.pd, &ah);
+	vt_check(f->ah, "create_ah: %s", strerror(errno));
+	ud_ready(f);
+}
+
 static void reset_qp(struct fuzz_qp *f)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
 
 	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE), "%s: RESET",
 		 f->name);
-	connect_self(f);
+	if (f->ah)
+		ud_ready(f);
+	else
+		connect_self(f);
 	f->resets++;
 }
 
 /*
- * Post one batch: n raw WQEs, then the closing memcpy through the API
+ * The WR that closes a batch, through the API: an RC QP's is a 64-byte
+ * memcpy; a UD QP's a SEND to nobody, which completes once sent.
+ */
+static void post_closing(struct fuzz_qp *f, uint64_t wr_id,
+			 const uint8_t *src, uint8_t *dst)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)src, .length = 64,
+		.lkey = reg[SRC].mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+
+	if (f->ah) {
+		wr.wr.ud.ah = f->ah;
+		wr.wr.ud.remote_qpn = UD_NOBODY;
+		wr.wr.ud.remote_qkey = UD_QKEY;
+		vt_check(!ibv_post_send(f->qp, &wr, &bad), "%s: post_send",
+			 f->name);
+		return;
+	}
+	ibv_wr_start(f->qpx);
+	f->qpx->wr_id = wr_id;
+	f->qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_memcpy(f->dqp);
+	ibv_wr_set_sge(f->qpx, sge.lkey, sge.addr, sge.length);
+	cmrdv_wr_set_dst_sge(f->dqp, reg[DST].mr->lkey, (uintptr_t)dst, 64);
+	vt_check(!ibv_wr_complete(f->qpx), "%s: wr_complete", f->name);
+}
+
+/*
+ * Post one batch: n raw WQEs, then the closing WR through the API
  * (which publishes them all and rings the doorbell if the QP needs it).
  */
 static void run_batch(struct fuzz_qp *f, uint64_t batch)
@@ -565,17 +662,11 @@ static void run_batch(struct fuzz_qp *f, uint64_t batch)
 	cmr_spin_lock(&cqp->sq.lock);
 	for (i = 0; i < n; i++)
 		gen_wqe(cmr_queue_entry(&cqp->sq.q, cqp->sq.q.index + i),
-			batch << 8 | i, cqp);
+			batch << 8 | i, f);
 	cqp->sq.q.index += n;
 	cmr_spin_unlock(&cqp->sq.lock);
 
-	ibv_wr_start(f->qpx);
-	f->qpx->wr_id = SENTINEL | batch;
-	f->qpx->wr_flags = IBV_SEND_SIGNALED;
-	cmrdv_wr_memcpy(f->dqp);
-	ibv_wr_set_sge(f->qpx, reg[SRC].mr->lkey, (uintptr_t)ssrc, 64);
-	cmrdv_wr_set_dst_sge(f->dqp, reg[DST].mr->lkey, (uintptr_t)sdst, 64);
-	vt_check(!ibv_wr_complete(f->qpx), "%s: wr_complete", f->name);
+	post_closing(f, SENTINEL | batch, ssrc, sdst);
 
 	while (!closed) {
 		vt_poll(cq, &wc, 120000);
@@ -613,11 +704,11 @@ static void run_batch(struct fuzz_qp *f, uint64_t batch)
 	}
 	regions_check("after a batch");
 	if (wc.status == IBV_WC_SUCCESS) {
-		vt_check(!memcmp(sdst, ssrc, 64), "%s: the closing memcpy",
-			 f->name);
+		vt_check(f->ah || !memcmp(sdst, ssrc, 64),
+			 "%s: the closing memcpy", f->name);
 	} else {
 		vt_check(wc.status == IBV_WC_WR_FLUSH_ERR,
-			 "the closing memcpy failed: %s",
+			 "%s: the closing WR failed: %s", f->name,
 			 ibv_wc_status_str(wc.status));
 		reset_qp(f);
 		/* A receive left in the RQ went with the reset. */
@@ -643,7 +734,7 @@ int main(void)
 	double secs = secs_env ? atof(secs_env) : 45, end;
 	struct cmrdv_stream_init_attr sa = { .alg = CMRDV_ALG_DEFLATE };
 	struct ibv_device_attr_ex dattr = {};
-	struct fuzz_qp qps[2] = {};
+	struct fuzz_qp qps[3] = {};
 	uint64_t seed, batch = 0;
 	unsigned int i;
 	bool odp;
@@ -689,16 +780,17 @@ int main(void)
 
 	fuzz_qp_create(&qps[0], "doorbell QP", 0);
 	fuzz_qp_create(&qps[1], "SQ_POLL QP", CMRDV_QP_CREATE_SQ_POLL);
+	ud_create(&qps[2]);
 
 	end = vt_now_s() + secs;
 	while (vt_now_s() < end) {
-		run_batch(&qps[batch & 1], batch);
+		run_batch(&qps[batch % 3], batch);
 		batch++;
 	}
 
-	printf("%llu batches (%s MRs), QP resets: %lu doorbell, %lu SQ_POLL\n",
+	printf("%llu batches (%s MRs), QP resets: %lu doorbell RC, %lu SQ_POLL RC, %lu UD\n",
 	       (unsigned long long)batch, odp ? "pinned and ODP" : "pinned",
-	       qps[0].resets, qps[1].resets);
+	       qps[0].resets, qps[1].resets, qps[2].resets);
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (statuses[i])
 			printf("  %-28s %lu\n", ibv_wc_status_str(i),
@@ -710,8 +802,9 @@ int main(void)
 	/* A run that never reached the engine's success path tested little. */
 	vt_check(statuses[IBV_WC_SUCCESS] > batch, "too few successes");
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		vt_check(!ibv_destroy_qp(qps[i].qp), "destroy_qp");
+	vt_check(!ibv_destroy_ah(qps[2].ah), "destroy_ah");
 	for (i = 0; i < 2; i++)
 		vt_check(!cmrdv_destroy_stream(streams[i]), "destroy_stream");
 	for (i = 0; i < 3; i++)
