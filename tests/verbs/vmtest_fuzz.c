@@ -9,7 +9,7 @@
  * of their MRs, zero to huge lengths; inline data; receive WQEs broken
  * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
- * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP and a UD QP
+ * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ and a UD QP
  * (SENDs to itself and to nobody, closed by a SEND to nobody) take turns.
  *
  * Asserted after every batch:
@@ -63,6 +63,7 @@ struct fuzz_qp {
 	struct ibv_qp_ex *qpx;		/* RC: the closing memcpy's builders */
 	struct cmrdv_qp_ex *dqp;
 	struct ibv_ah *ah;		/* UD: an address of our own port */
+	struct ibv_srq *srq;		/* where its receives are, if shared */
 	const char *name;
 	unsigned long resets;
 };
@@ -484,7 +485,7 @@ static void connect_self(struct fuzz_qp *f)
 }
 
 static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
-			   uint32_t create_flags)
+			   uint32_t create_flags, struct ibv_srq *srq)
 {
 	struct ibv_qp_init_attr_ex attr = {
 		.qp_type = IBV_QPT_RC,
@@ -497,6 +498,7 @@ static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
 		.comp_mask = IBV_QP_INIT_ATTR_PD |
 			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
 		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE,
+		.srq = srq,
 	};
 	struct cmrdv_qp_init_attr dv = {
 		.comp_mask = CMRDV_QP_INIT_ATTR_MASK_SEND_OPS_FLAGS |
@@ -506,6 +508,7 @@ static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
 	};
 
 	f->name = name;
+	f->srq = srq;
 	f->qp = cmrdv_create_qp(v.ctx, &attr, &dv);
 	vt_check(f->qp, "%s: cmrdv_create_qp: %s", name, strerror(errno));
 	f->qpx = ibv_qp_to_qp_ex(f->qp);
@@ -524,9 +527,11 @@ static void maybe_post_recv(struct fuzz_qp *f)
 	struct ibv_sge sge;
 	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
 	const struct region *r = &reg[DST + below(NUM_REGIONS - DST)];
+	struct ibv_srq_attr limit = { .srq_limit = 1 + below(3) };
 	struct cmr_recv_wqe *rwqe;
+	struct cmr_wq *wq;
 	struct cmr_sge *rsge;
-	struct cmr_qp *cqp;
+	int ret;
 
 	if (!chance(60))
 		return;
@@ -534,19 +539,29 @@ static void maybe_post_recv(struct fuzz_qp *f)
 	sge.addr = (uintptr_t)r->buf + below(REGION - sge.length + 1);
 	sge.lkey = r->mr->lkey;
 	wr.wr_id = RECV_ID;
-	/* A full RQ refuses it: fine. */
-	if (ibv_post_recv(f->qp, &wr, &bad) || !chance(20))
+	/* A full queue refuses it: fine. */
+	if (f->srq) {
+		ret = ibv_post_srq_recv(f->srq, &wr, &bad);
+		wq = &to_cmr_srq(f->srq)->rq;
+		/* Arm the limit event now and then: it fires as SENDs land. */
+		if (!ret && chance(20))
+			vt_check(!ibv_modify_srq(f->srq, &limit, IBV_SRQ_LIMIT),
+				 "modify_srq");
+	} else {
+		ret = ibv_post_recv(f->qp, &wr, &bad);
+		wq = &to_cmr_qp(f->qp)->rq;
+	}
+	if (ret || !chance(20))
 		return;
 	/*
 	 * Break the WQE in the ring: the kernel copies it only when a SEND
 	 * of the batch arrives, and the batch is not posted yet.
 	 */
-	cqp = to_cmr_qp(f->qp);
-	rwqe = cmr_queue_entry(&cqp->rq.q, cqp->rq.q.index - 1);
+	rwqe = cmr_queue_entry(&wq->q, wq->q.index - 1);
 	rsge = (struct cmr_sge *)(rwqe + 1);
 	switch (below(5)) {
 	case 0:
-		rwqe->num_sge = chance(50) ? cqp->rq.max_sge + 1 : rnd();
+		rwqe->num_sge = chance(50) ? wq->max_sge + 1 : rnd();
 		break;
 	case 1:			/* a readable MR to receive into */
 		rsge->lkey = reg[below(DST)].mr->lkey;
@@ -734,7 +749,11 @@ int main(void)
 	double secs = secs_env ? atof(secs_env) : 45, end;
 	struct cmrdv_stream_init_attr sa = { .alg = CMRDV_ALG_DEFLATE };
 	struct ibv_device_attr_ex dattr = {};
+	struct ibv_srq_init_attr srq_attr = {
+		.attr = { .max_wr = 4, .max_sge = 2 },
+	};
 	struct fuzz_qp qps[3] = {};
+	struct ibv_srq *srq;
 	uint64_t seed, batch = 0;
 	unsigned int i;
 	bool odp;
@@ -778,8 +797,11 @@ int main(void)
 	vt_check(streams[0] && streams[1], "create_stream: %s",
 		 strerror(errno));
 
-	fuzz_qp_create(&qps[0], "doorbell QP", 0);
-	fuzz_qp_create(&qps[1], "SQ_POLL QP", CMRDV_QP_CREATE_SQ_POLL);
+	srq = ibv_create_srq(v.pd, &srq_attr);
+	vt_check(srq, "create_srq: %s", strerror(errno));
+	fuzz_qp_create(&qps[0], "doorbell QP", 0, NULL);
+	fuzz_qp_create(&qps[1], "SQ_POLL QP on an SRQ",
+		       CMRDV_QP_CREATE_SQ_POLL, srq);
 	ud_create(&qps[2]);
 
 	end = vt_now_s() + secs;
@@ -805,6 +827,7 @@ int main(void)
 	for (i = 0; i < 3; i++)
 		vt_check(!ibv_destroy_qp(qps[i].qp), "destroy_qp");
 	vt_check(!ibv_destroy_ah(qps[2].ah), "destroy_ah");
+	vt_check(!ibv_destroy_srq(srq), "destroy_srq");
 	for (i = 0; i < 2; i++)
 		vt_check(!cmrdv_destroy_stream(streams[i]), "destroy_stream");
 	for (i = 0; i < 3; i++)
