@@ -43,6 +43,7 @@
 #define MAX_BATCH	12
 #define REGION		(64 * 1024)
 #define GUARD		4096
+#define MAPPING		(GUARD + REGION + GUARD)
 #define SENTINEL	(1ULL << 63)	/* wr_id of a batch's closing WR */
 #define RECV_ID		(1ULL << 62)	/* wr_id of our receives */
 
@@ -50,8 +51,7 @@
 struct region {
 	uint8_t *base;			/* the mapping, guards included */
 	uint8_t *buf;			/* what the MR covers */
-	uint8_t *copy;			/* what must not change */
-	size_t copy_len;		/* all of it, or the guards only */
+	uint8_t *copy;			/* the mapping as it must stay */
 	struct ibv_mr *mr;
 	bool writable;
 };
@@ -102,14 +102,13 @@ static bool chance(unsigned int pct)
 
 static void region_init(struct region *r, int access, bool writable)
 {
-	size_t len = REGION + 2 * GUARD;
 	size_t i;
 
-	r->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	r->base = mmap(NULL, MAPPING, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	vt_check(r->base != MAP_FAILED, "mmap");
 	r->buf = r->base + GUARD;
-	for (i = 0; i < len; i++)
+	for (i = 0; i < MAPPING; i++)
 		r->base[i] = rnd();
 	/* Some compressible data too: a run of zeros, a repeated text. */
 	memset(r->buf + REGION / 2, 0, REGION / 8);
@@ -117,22 +116,20 @@ static void region_init(struct region *r, int access, bool writable)
 		r->buf[REGION / 4 + i] = "cmr fuzz "[i % 9];
 	r->writable = writable;
 	r->mr = vt_reg(&v, r->buf, REGION, access);
-	r->copy = malloc(len);
+	r->copy = malloc(MAPPING);
 	vt_check(r->copy, "malloc");
-	memcpy(r->copy, r->base, len);
-	r->copy_len = len;
+	memcpy(r->copy, r->base, MAPPING);
 }
 
 /* A zlib stream of known data at the start of a readable region. */
 static void put_zlib(struct region *r)
 {
 	uLongf n = REGION / 4;
-	size_t len = REGION + 2 * GUARD;
 
 	vt_check(compress2(r->buf, &n, r->buf + REGION / 4, REGION / 8, 6) ==
 		 Z_OK, "compress2");
 	zlib_len = n;
-	memcpy(r->copy, r->base, len);
+	memcpy(r->copy, r->base, MAPPING);
 }
 
 static void regions_check(const char *when)
@@ -143,7 +140,7 @@ static void regions_check(const char *when)
 		struct region *r = &reg[i];
 
 		if (!r->writable) {
-			vt_check(!memcmp(r->base, r->copy, r->copy_len),
+			vt_check(!memcmp(r->base, r->copy, MAPPING),
 				 "%s: readable MR %d changed", when, i);
 			continue;
 		}
