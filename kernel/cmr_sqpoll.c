@@ -23,6 +23,7 @@
  * leaves the section.  Threads start at module load and stop at unload,
  * when no QP is left.
  */
+#include <linux/cpumask.h>
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
 #include <linux/moduleparam.h>
@@ -45,6 +46,11 @@ static unsigned int sq_poll_threads = 1;
 module_param(sq_poll_threads, uint, 0444);
 MODULE_PARM_DESC(sq_poll_threads,
 		 "SQ poller threads (0-64; 0: SQ_POLL QPs are refused)");
+
+static char *sq_poll_cpus;
+module_param(sq_poll_cpus, charp, 0444);
+MODULE_PARM_DESC(sq_poll_cpus,
+		 "CPUs for the SQ poller threads, a cpulist (thread i on the i-th of them in ascending order, round robin; default: any)");
 
 static unsigned int sq_poll_idle_ms = 100;
 module_param(sq_poll_idle_ms, uint, 0644);
@@ -262,34 +268,75 @@ void cmr_sqp_del(struct cmr_qp *qp)
 	spin_unlock(&sqp->lock);
 }
 
+/*
+ * sq_poll_cpus: bound threads, as io_uring's SQ_AFF binds its poller.
+ * Left to the scheduler, a poller thread woken by a doorbell tends to
+ * land on the CPU of the very process that rang it (wake-affine), where
+ * it finds itself crowded and sleeps again: every WR then costs a
+ * doorbell and two context switches.  An empty list leaves *cpus empty.
+ */
+static int cmr_sqp_parse_cpus(struct cpumask *cpus)
+{
+	int err;
+
+	cpumask_clear(cpus);
+	if (!sq_poll_cpus || !*sq_poll_cpus)
+		return 0;
+	err = cpulist_parse(sq_poll_cpus, cpus);
+	if (err)
+		return err;
+	if (cpumask_empty(cpus) || !cpumask_subset(cpus, cpu_possible_mask))
+		return -EINVAL;
+	return 0;
+}
+
 int cmr_sqp_init(void)
 {
+	cpumask_var_t cpus;
 	struct cmr_sqp *sqp;
 	unsigned int i;
-	int err;
+	int err, cpu = -1;
 
 	if (sq_poll_threads > CMR_MAX_SQ_POLL_THREADS)
 		return -EINVAL;
 	if (!sq_poll_threads)
 		return 0;
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+	err = cmr_sqp_parse_cpus(cpus);
+	if (err)
+		goto out;
+	err = -ENOMEM;
 	cmr_sqps = kcalloc(sq_poll_threads, sizeof(*cmr_sqps), GFP_KERNEL);
 	if (!cmr_sqps)
-		return -ENOMEM;
+		goto out;
 	for (i = 0; i < sq_poll_threads; i++) {
 		sqp = &cmr_sqps[i];
 		spin_lock_init(&sqp->lock);
 		INIT_LIST_HEAD(&sqp->qps);
 		init_waitqueue_head(&sqp->wait);
-		sqp->task = kthread_run(cmr_sqp_thread, sqp, "cmr_sqp/%u", i);
+		sqp->task = kthread_create(cmr_sqp_thread, sqp, "cmr_sqp/%u", i);
 		if (IS_ERR(sqp->task)) {
 			err = PTR_ERR(sqp->task);
 			cmr_nr_sqps = i;
 			cmr_sqp_exit();
-			return err;
+			goto out;
 		}
+		if (!cpumask_empty(cpus)) {
+			cpu = cpumask_next(cpu, cpus);
+			if (cpu >= nr_cpu_ids)
+				cpu = cpumask_first(cpus);
+			if (set_cpus_allowed_ptr(sqp->task, cpumask_of(cpu)))
+				pr_warn("cmr: CPU %d is offline: cmr_sqp/%u runs anywhere\n",
+					cpu, i);
+		}
+		wake_up_process(sqp->task);
 	}
 	cmr_nr_sqps = sq_poll_threads;
-	return 0;
+	err = 0;
+out:
+	free_cpumask_var(cpus);
+	return err;
 }
 
 /* Every QP is gone. */
