@@ -269,11 +269,10 @@ void cmr_sqp_del(struct cmr_qp *qp)
 }
 
 /*
- * sq_poll_cpus: bound threads, as io_uring's SQ_AFF binds its poller.
- * Left to the scheduler, a poller thread woken by a doorbell tends to
- * land on the CPU of the very process that rang it (wake-affine), where
- * it finds itself crowded and sleeps again: every WR then costs a
- * doorbell and two context switches.  An empty list leaves *cpus empty.
+ * sq_poll_cpus: bound threads, as io_uring's SQ_AFF binds its poller, so
+ * that a poller and the processes posting to it can be kept apart (on
+ * one CPU the poller yields and posts fall back to doorbells, see
+ * cmr_sqp_crowded()).  An empty list leaves *cpus empty.
  */
 static int cmr_sqp_parse_cpus(struct cpumask *cpus)
 {
