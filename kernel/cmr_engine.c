@@ -14,8 +14,9 @@
  * A run holds cmr_srcu, which keeps the QP, the MRs and the peer QPs it
  * looks up alive and which every deregistration and destroy in the module
  * waits for.  A compute WR computing in the QP's private buffers leaves
- * the section while its backend runs, which may take seconds, holding a
- * reference to the QP instead (struct cmr_sq_hold).
+ * the section while its backend runs, which may take seconds, and a long
+ * message leaves it between slices, holding a reference to the QP
+ * instead (struct cmr_sq_hold).
  *
  * Everything read from a ring is copied once into the QP's private
  * buffers and validated there.  A bad WQE completes in error and moves
@@ -335,6 +336,104 @@ static void cmr_seg_skip(struct cmr_seg *seg, unsigned int n, u32 skip)
 }
 
 /*
+ * Leave the hold's cmr_srcu section; a reference keeps the QP meanwhile.
+ * sq_mutex held and the QP not dead: its destroy has not dropped its own
+ * reference yet.
+ */
+static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
+{
+	if (!hold->ref) {
+		refcount_inc(&qp->ref);
+		hold->ref = true;
+	}
+	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
+}
+
+/*
+ * A message moves at most this much within one cmr_srcu section: every
+ * deregistration and destroy in the module waits for the section, and a
+ * 2 GiB message takes seconds under emulation.
+ */
+#define CMR_MSG_SLICE	(4U << 20)
+
+enum cmr_deliver_fault {
+	CMR_DELIVER_OK,
+	CMR_DELIVER_SRC_FAULT,		/* our SGEs: nothing was sent */
+	CMR_DELIVER_DST_FAULT,		/* the receive SGEs or remote range */
+	CMR_DELIVER_PEER_GONE,		/* destroyed, moved on, reconnected */
+};
+
+/* The requester's status when its message failed on our side. */
+static enum ib_wc_status cmr_deliver_req_status(enum cmr_deliver_fault fault)
+{
+	return fault == CMR_DELIVER_SRC_FAULT ? IB_WC_LOC_PROT_ERR :
+						IB_WC_RETRY_EXC_ERR;
+}
+
+/*
+ * Move a SEND's or an RDMA WRITE with immediate's x->len bytes from
+ * qp->lsegs into dst (ndst validated segments: the receive SGEs past the
+ * GRH space, or the remote range), a slice at a time as
+ * cmr_op_rc_rdma() does.  Between slices the run leaves cmr_srcu still
+ * holding rq->lock, the peer's receive queue, with a reference to the
+ * peer (*peer_ref; the caller drops it after unlocking: the peer, and an
+ * SRQ it uses, live as long as the reference), then validates our SGEs,
+ * the peer and dst again, so that an MR or a peer gone meanwhile fails
+ * the WR as it would have at its start.  The receive WQE is consumed
+ * only when the message is in, or failed on the receiver's side.
+ */
+static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
+					       struct cmr_qp *peer,
+					       struct cmr_seg *dst,
+					       unsigned int ndst, u32 hdr,
+					       bool *peer_ref)
+{
+	struct cmr_qp *qp = x->qp;
+	const struct cmr_recv_wqe *rwqe = qp->recv_wqe;
+	u64 off = 0, left, room;
+	bool dst_fault;
+
+	for (;;) {
+		left = min_t(u64, x->len - off, CMR_MSG_SLICE);
+		if (cmr_copy(qp->bounce, dst, ndst, qp->lsegs, x->nseg, left,
+			     &dst_fault))
+			return dst_fault ? CMR_DELIVER_DST_FAULT :
+					   CMR_DELIVER_SRC_FAULT;
+		off += left;
+		if (off == x->len)
+			return CMR_DELIVER_OK;
+
+		if (!*peer_ref) {
+			/* Found under cmr_srcu: its destroy still holds its own. */
+			refcount_inc(&peer->ref);
+			*peer_ref = true;
+		}
+		cmr_sq_hold_leave(qp, x->hold);
+		cond_resched();
+		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+
+		if (cmr_exec_local(x, 0))
+			return CMR_DELIVER_SRC_FAULT;
+		if (cmr_rc_peer(qp) != peer)
+			return CMR_DELIVER_PEER_GONE;
+		if (dst != qp->rsegs) {		/* the remote range */
+			if (cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
+					    x->wqe->rdma.rkey, x->len,
+					    IB_ACCESS_REMOTE_WRITE, dst))
+				return CMR_DELIVER_DST_FAULT;
+		} else if (cmr_exec_sges(peer,
+					 (const struct cmr_sge *)(rwqe + 1),
+					 rwqe->num_sge, IB_ACCESS_LOCAL_WRITE,
+					 qp->rsegs, &ndst, &room) ||
+			   room < x->len + hdr) {
+			return CMR_DELIVER_DST_FAULT;
+		}
+		cmr_seg_skip(dst, ndst, (dst == qp->rsegs ? hdr : 0) + off);
+		cmr_seg_skip(qp->lsegs, x->nseg, off);
+	}
+}
+
+/*
  * Deliver to the peer's receive queue: take its next receive WQE and
  * complete it.  For SEND (data NULL) scatter our message into it; for
  * RDMA WRITE with immediate (data the validated remote range) write the
@@ -350,7 +449,8 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	enum ib_wc_status rstatus = IB_WC_SUCCESS;
 	u32 hdr = ud_av ? CMR_UD_GRH_LEN : 0;
 	struct cmr_cqe cqe = {};
-	bool dst_fault, limit = false, solicited, cqe_lost;
+	bool dst_fault, limit = false, solicited, cqe_lost, peer_ref = false;
+	enum cmr_deliver_fault fault;
 	unsigned int nseg = 0;
 	const u8 *slot;
 	struct ib_grh grh;
@@ -407,20 +507,17 @@ again:
 
 	if (data) {
 		/* RDMA WRITE with immediate: the WQE only carries imm. */
-		if (x->len) {
-			err = cmr_copy(qp->bounce, data, 1, qp->lsegs, x->nseg,
-				       x->len, &dst_fault);
-			if (err) {
-				mutex_unlock(&rq->lock);
-				if (dst_fault) {
-					cmr_qp_error(peer,
-						     IB_EVENT_QP_ACCESS_ERR);
-					x->status = IB_WC_REM_ACCESS_ERR;
-				} else {
-					x->status = IB_WC_LOC_PROT_ERR;
-				}
-				return CMR_EXEC_DONE;
+		fault = x->len ? cmr_deliver_data(x, peer, data, 1, 0,
+						  &peer_ref) : CMR_DELIVER_OK;
+		if (fault) {
+			mutex_unlock(&rq->lock);
+			if (fault == CMR_DELIVER_DST_FAULT) {
+				cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
+				x->status = IB_WC_REM_ACCESS_ERR;
+			} else {
+				x->status = cmr_deliver_req_status(fault);
 			}
+			goto out;
 		}
 		cqe.opcode = IB_WC_RECV_RDMA_WITH_IMM;
 		cqe.byte_len = x->len;
@@ -446,17 +543,19 @@ again:
 		cqe.flags |= CMR_CQE_GRH;
 	}
 	if (rstatus == IB_WC_SUCCESS && x->len) {
+		/* A UD message fits one slice: only RC ones leave cmr_srcu. */
+		BUILD_BUG_ON(CMR_UD_MTU > CMR_MSG_SLICE);
 		cmr_seg_skip(qp->rsegs, nseg, hdr);
-		err = cmr_copy(qp->bounce, qp->rsegs, nseg, qp->lsegs, x->nseg,
-			       x->len, &dst_fault);
-		if (err && !dst_fault) {
-			/* Our own memory failed: nothing was sent. */
-			mutex_unlock(&rq->lock);
-			x->status = IB_WC_LOC_PROT_ERR;
-			return CMR_EXEC_DONE;
-		}
-		if (err)
+		fault = cmr_deliver_data(x, peer, qp->rsegs, nseg, hdr,
+					 &peer_ref);
+		if (fault == CMR_DELIVER_DST_FAULT) {
 			rstatus = IB_WC_LOC_PROT_ERR;
+		} else if (fault) {
+			/* Nothing arrived: the receive WQE stays posted. */
+			mutex_unlock(&rq->lock);
+			x->status = cmr_deliver_req_status(fault);
+			goto out;
+		}
 	}
 	if (rstatus == IB_WC_SUCCESS &&
 	    x->wqe->opcode == CMR_OP_SEND_WITH_INV) {
@@ -513,6 +612,10 @@ consume:
 				    rstatus == IB_WC_REM_INV_REQ_ERR ?
 				    IB_WC_REM_INV_REQ_ERR : IB_WC_REM_OP_ERR;
 	}
+out:
+	/* After the unlock: the reference may be all that keeps rq. */
+	if (peer_ref)
+		cmr_qp_put(peer);
 	return CMR_EXEC_DONE;
 }
 
@@ -533,27 +636,6 @@ static int cmr_op_rc_send(struct cmr_exec *x)
 	}
 	return cmr_deliver(x, peer, NULL, NULL);
 }
-
-/*
- * Leave the hold's cmr_srcu section; a reference keeps the QP meanwhile.
- * sq_mutex held and the QP not dead: its destroy has not dropped its own
- * reference yet.
- */
-static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
-{
-	if (!hold->ref) {
-		refcount_inc(&qp->ref);
-		hold->ref = true;
-	}
-	srcu_read_unlock(&cmr_srcu, hold->srcu_idx);
-}
-
-/*
- * RDMA READ and WRITE move at most this much within one cmr_srcu section:
- * every deregistration and destroy in the module waits for the section,
- * and a 2 GiB message takes seconds under emulation.
- */
-#define CMR_RDMA_SLICE	(4U << 20)
 
 /*
  * Move an RDMA READ's or WRITE's data a slice at a time.  Between slices
@@ -596,7 +678,7 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 		cmr_seg_skip(qp->lsegs, x->nseg, off);
 		nseg = x->nseg;
 		left = x->len - off;
-		cmr_segs_truncate(qp->lsegs, &nseg, &left, CMR_RDMA_SLICE);
+		cmr_segs_truncate(qp->lsegs, &nseg, &left, CMR_MSG_SLICE);
 		rseg.iova += off;
 		rseg.len = left;
 		if (read)

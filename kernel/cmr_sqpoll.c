@@ -106,7 +106,7 @@ static bool cmr_sqp_ready(struct cmr_qp *qp)
 /*
  * Look at every QP once and run those with work; true if any had some.
  * The runs share the walk's cmr_srcu section.  A run that left it (a
- * compute backend ran, or an RDMA READ or WRITE moved several slices) held
+ * compute backend ran, or a message moved in several slices) held
  * a reference to its QP meanwhile: the walk goes on from that QP only if
  * it is still listed, as then its successor is too, or was unlisted in the
  * new section.

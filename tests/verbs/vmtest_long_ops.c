@@ -3,14 +3,16 @@
  * Operations that take seconds here do not make the rest of the module
  * wait, and stop when what they use goes away.
  *
- * Long RDMA WRITEs and READs (1 GiB, over buffers whose 64 MiB of memory
- * are mapped 16 times over): the data
+ * Long RDMA WRITEs, READs, SENDs and RDMA WRITEs with immediate (1 GiB,
+ * over buffers whose 64 MiB of memory are mapped 16 times over): the data
  * arrives intact; the rest of the module does not wait for them (an
  * unrelated dereg_mr and destroy_qp meanwhile take less than a quarter of
  * one WR's time); and an MR deregistered under a running WR neither waits
  * for it nor lets it go on: the WR fails with a remote access error (the
- * remote MR of a WRITE) or a local protection error (the local MR of a
- * READ).
+ * remote MR of a WRITE, with immediate or not), a local protection error
+ * (the local MR of a READ) or a remote operational error (the receive
+ * buffer of a SEND, whose receive completes with a local protection
+ * error).
  *
  * The prefetch of a 16 GiB ODP MR over untouched memory (ibv_advise_mr,
  * synchronous, four SGEs): the same, and an MR deregistered under its prefetch ends
@@ -69,14 +71,31 @@ static uint8_t *aliased(size_t n)
 
 static const char *op_name(enum ibv_wr_opcode op)
 {
-	return op == IBV_WR_RDMA_WRITE ? "RDMA WRITE" : "RDMA READ";
+	switch (op) {
+	case IBV_WR_RDMA_WRITE:
+		return "RDMA WRITE";
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return "RDMA WRITE with immediate";
+	case IBV_WR_SEND:
+		return "SEND";
+	default:
+		return "RDMA READ";
+	}
+}
+
+/* Does op deliver to a receive WQE of the peer? */
+static bool op_receives(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_SEND || op == IBV_WR_RDMA_WRITE_WITH_IMM;
 }
 
 /*
  * k WRs of op between src (a's side) and dst (b's side), the first at
- * offset 0; returns their average time and the last completion.
+ * offset 0; returns their average time and the last completion.  A SEND
+ * lands in a receive of all of dst posted on b first; a WRITE with
+ * immediate consumes one.
  */
-static double run(struct vt_end *a, enum ibv_wr_opcode op,
+static double run(struct vt_end *a, struct vt_end *b, enum ibv_wr_opcode op,
 		  struct ibv_mr *smr, struct ibv_mr *dmr, int k,
 		  struct ibv_wc *wc)
 {
@@ -84,9 +103,15 @@ static double run(struct vt_end *a, enum ibv_wr_opcode op,
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)src, .length = len, .lkey = smr->lkey,
 	};
-	double t0 = vt_now_s();
+	struct ibv_sge rsge = {
+		.addr = (uintptr_t)dst, .length = len, .lkey = dmr->lkey,
+	};
+	double t0;
 	int i;
 
+	for (i = 0; i < k && op_receives(op); i++)
+		vt_check(!vt_post_recv(b->qp, 100 + i, &rsge, 1), "post_recv");
+	t0 = vt_now_s();
 	for (i = 0; i < k; i++)
 		vt_check(!vt_post_send(a->qp, op, i, &sge, 1, (uintptr_t)dst,
 				       dmr->rkey), "post %s", op_name(op));
@@ -114,12 +139,18 @@ static void intact(enum ibv_wr_opcode op)
 	smr = vt_reg(&v, src, len, RW);
 	dmr = vt_reg(&v, dst, len, RW);
 	vt_check(!pthread_create(&th, NULL, vt_stall_probe, &probe), "thread");
-	one = run(&a, op, smr, dmr, 2, &wc);
+	one = run(&a, &b, op, smr, dmr, 2, &wc);
 	pthread_join(th, NULL);
 	vt_check(wc.status == IBV_WC_SUCCESS, "%s: %s", op_name(op),
 		 ibv_wc_status_str(wc.status));
+	for (int i = 0; i < 2 && op_receives(op); i++) {
+		vt_poll(b.cq, &wc, 10000);
+		vt_check(wc.status == IBV_WC_SUCCESS && wc.byte_len == len,
+			 "%s: receive %s, %u bytes", op_name(op),
+			 ibv_wc_status_str(wc.status), wc.byte_len);
+	}
 	vt_check(!memcmp(src, dst, MEM), "%s: the data differs", op_name(op));
-	printf("2 %ss of %zu MiB: %.2f s each; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
+	printf("two %s WRs of %zu MiB: %.2f s each; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
 	       op_name(op), len >> 20, one, probe.dereg, probe.destroy);
 	vt_check(one > 0.25, "%.2f s WRs are too short to test this", one);
 	vt_check(probe.dereg < one / 4 && probe.destroy < one / 4,
@@ -148,11 +179,12 @@ static void *dereg_later(void *arg)
 }
 
 /*
- * The MR a long WR writes into (dst of a WRITE, on the peer's side; src
- * of a READ, on ours) deregistered 0.3 s into it.
+ * The MR a long WR writes into (dst of a WRITE or SEND, on the peer's
+ * side; src of a READ, on ours) deregistered 0.3 s into it.
  */
 static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
 {
+	bool ours = op == IBV_WR_RDMA_READ;
 	struct dereg_later t = {};
 	struct ibv_mr *smr, *dmr;
 	struct vt_end a, b;
@@ -163,14 +195,14 @@ static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
 	vt_pair(&v, &a, &b);
 	smr = vt_reg(&v, src, len, RW);
 	dmr = vt_reg(&v, dst, len, RW);
-	t.mr = op == IBV_WR_RDMA_WRITE ? dmr : smr;
+	t.mr = ours ? smr : dmr;
 	start = vt_now_s();
 	vt_check(!pthread_create(&th, NULL, dereg_later, &t), "thread");
-	run(&a, op, smr, dmr, 1, &wc);
+	run(&a, &b, op, smr, dmr, 1, &wc);
 	end = vt_now_s();
 	pthread_join(th, NULL);
 	printf("%s: its %s MR deregistered %.2f s into it: dereg_mr took %.3f s, the WR ended %.2f s in: %s\n",
-	       op_name(op), op == IBV_WR_RDMA_WRITE ? "remote" : "local",
+	       op_name(op), ours ? "local" : "remote",
 	       t.start - start, t.took, end - start,
 	       ibv_wc_status_str(wc.status));
 	vt_check(t.start < end, "the WR ended before the dereg_mr");
@@ -178,8 +210,14 @@ static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
 		 ibv_wc_status_str(wc.status), ibv_wc_status_str(expect));
 	vt_check(t.took < (end - start) / 4,
 		 "dereg_mr %.3f s waited for the WR", t.took);
-	vt_check(!ibv_dereg_mr(op == IBV_WR_RDMA_WRITE ? smr : dmr),
-		 "dereg_mr");
+	if (op == IBV_WR_SEND) {
+		/* The receiver saw its buffer go: the receive says so. */
+		vt_poll(b.cq, &wc, 10000);
+		vt_check(wc.status == IBV_WC_LOC_PROT_ERR,
+			 "the receive under the SEND: %s",
+			 ibv_wc_status_str(wc.status));
+	}
+	vt_check(!ibv_dereg_mr(ours ? dmr : smr), "dereg_mr");
 	vt_end_destroy(&a);
 	vt_end_destroy(&b);
 }
@@ -265,8 +303,12 @@ int main(void)
 	dst = aliased(len);
 	intact(IBV_WR_RDMA_WRITE);
 	intact(IBV_WR_RDMA_READ);
+	intact(IBV_WR_SEND);
+	intact(IBV_WR_RDMA_WRITE_WITH_IMM);
 	mr_gone(IBV_WR_RDMA_WRITE, IBV_WC_REM_ACCESS_ERR);
 	mr_gone(IBV_WR_RDMA_READ, IBV_WC_LOC_PROT_ERR);
+	mr_gone(IBV_WR_SEND, IBV_WC_REM_OP_ERR);
+	mr_gone(IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WC_REM_ACCESS_ERR);
 	long_prefetch();
 	munmap(src, len);
 	munmap(dst, len);
