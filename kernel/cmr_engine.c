@@ -551,7 +551,10 @@ again:
 		if (fault == CMR_DELIVER_DST_FAULT) {
 			rstatus = IB_WC_LOC_PROT_ERR;
 		} else if (fault) {
-			/* Nothing arrived: the receive WQE stays posted. */
+			/*
+			 * The message never completed: the receive WQE stays
+			 * posted (its buffer may hold part of the message).
+			 */
 			mutex_unlock(&rq->lock);
 			x->status = cmr_deliver_req_status(fault);
 			goto out;
