@@ -350,6 +350,18 @@ static void cmr_sq_hold_leave(struct cmr_qp *qp, struct cmr_sq_hold *hold)
 }
 
 /*
+ * Between two slices of a long message: leave the section, let others
+ * run, enter a new one.  Whatever was looked up before must be looked
+ * up again.
+ */
+static void cmr_sq_hold_yield(struct cmr_qp *qp, struct cmr_sq_hold *hold)
+{
+	cmr_sq_hold_leave(qp, hold);
+	cond_resched();
+	hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+}
+
+/*
  * A message moves at most this much within one cmr_srcu section: every
  * deregistration and destroy in the module waits for the section, and a
  * 2 GiB message takes seconds under emulation.
@@ -390,8 +402,8 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
 {
 	struct cmr_qp *qp = x->qp;
 	const struct cmr_recv_wqe *rwqe = qp->recv_wqe;
+	bool remote = dst != qp->rsegs, dst_fault;
 	u64 off = 0, left, room;
-	bool dst_fault;
 
 	for (;;) {
 		left = min_t(u64, x->len - off, CMR_MSG_SLICE);
@@ -408,15 +420,13 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
 			refcount_inc(&peer->ref);
 			*peer_ref = true;
 		}
-		cmr_sq_hold_leave(qp, x->hold);
-		cond_resched();
-		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+		cmr_sq_hold_yield(qp, x->hold);
 
 		if (cmr_exec_local(x, 0))
 			return CMR_DELIVER_SRC_FAULT;
 		if (cmr_rc_peer(qp) != peer)
 			return CMR_DELIVER_PEER_GONE;
-		if (dst != qp->rsegs) {		/* the remote range */
+		if (remote) {
 			if (cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
 					    x->wqe->rdma.rkey, x->len,
 					    IB_ACCESS_REMOTE_WRITE, dst))
@@ -428,7 +438,7 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
 			   room < x->len + hdr) {
 			return CMR_DELIVER_DST_FAULT;
 		}
-		cmr_seg_skip(dst, ndst, (dst == qp->rsegs ? hdr : 0) + off);
+		cmr_seg_skip(dst, ndst, (remote ? 0 : hdr) + off);
 		cmr_seg_skip(qp->lsegs, x->nseg, off);
 	}
 }
@@ -702,9 +712,7 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 		off += left;
 		if (off == x->len)
 			return CMR_EXEC_DONE;
-		cmr_sq_hold_leave(qp, x->hold);
-		cond_resched();
-		x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+		cmr_sq_hold_yield(qp, x->hold);
 	}
 }
 

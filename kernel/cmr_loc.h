@@ -109,8 +109,8 @@ int cmr_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
  * which it found the QP or which it entered holding it otherwise.  The
  * run may leave the section and enter a new one (srcu_idx) while a
  * compute backend runs or between the slices of a message (RDMA READ,
- * WRITE, SEND), and then takes a reference (ref) to the QP, which cmr_sq_hold_end()
- * drops: only after sq_mutex is released.
+ * WRITE, SEND), and then takes a reference (ref) to the QP, which
+ * cmr_sq_hold_end() drops: only after sq_mutex is released.
  */
 struct cmr_sq_hold {
 	int srcu_idx;
