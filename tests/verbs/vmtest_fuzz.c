@@ -443,42 +443,15 @@ static bool status_documented(enum ibv_wc_status s)
 	}
 }
 
+/* Connected to itself; a SEND without a receive fails at once. */
 static void connect_self(struct fuzz_qp *f)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-				   IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ |
-				   IBV_ACCESS_REMOTE_ATOMIC,
+	static const struct vt_qp_opts opts = {
+		.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			  IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC,
 	};
 
-	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
-		 "%s: INIT", f->name);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_4096;
-	a.dest_qp_num = f->qp->qp_num;
-	a.max_dest_rd_atomic = 1;
-	a.ah_attr.dlid = v.port.lid;
-	a.ah_attr.port_num = 1;
-	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE | IBV_QP_AV |
-				IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				IBV_QP_MIN_RNR_TIMER),
-		 "%s: RTR", f->name);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 0;	/* a SEND without a receive fails at once */
-	a.max_rd_atomic = 1;
-	vt_check(!ibv_modify_qp(f->qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-				IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC),
-		 "%s: RTS", f->name);
+	vt_to_rts(&v, f->qp, f->qp->qp_num, &opts);
 }
 
 static void fuzz_qp_create(struct fuzz_qp *f, const char *name,

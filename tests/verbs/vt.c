@@ -69,8 +69,8 @@ void vt_end_destroy(struct vt_end *e)
 	vt_check(!ibv_destroy_cq(e->cq), "destroy_cq");
 }
 
-static void to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
-		   const struct vt_qp_opts *o)
+void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
+	       const struct vt_qp_opts *o)
 {
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
@@ -109,8 +109,8 @@ static void to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 void vt_connect(struct vt_ctx *v, struct vt_end *a, struct vt_end *b,
 		const struct vt_qp_opts *o)
 {
-	to_rts(v, a->qp, b->qp->qp_num, o);
-	to_rts(v, b->qp, a->qp->qp_num, o);
+	vt_to_rts(v, a->qp, b->qp->qp_num, o);
+	vt_to_rts(v, b->qp, a->qp->qp_num, o);
 }
 
 void vt_pair(struct vt_ctx *v, struct vt_end *a, struct vt_end *b)
