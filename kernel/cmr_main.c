@@ -416,3 +416,4 @@ module_exit(cmr_exit);
 MODULE_AUTHOR("cmr developers");
 MODULE_DESCRIPTION("cmr: compression and crypto offload as an RDMA device");
 MODULE_LICENSE("Dual BSD/GPL");
+MODULE_VERSION(CMR_VERSION);

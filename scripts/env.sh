@@ -44,6 +44,18 @@ cmr_kbuild() {
 	fi
 }
 
+# Copy what cmr.ko is built from (VERSION, kernel/ and include/uapi/, laid
+# out as here) into directory $1: kbuild builds an external module in its
+# source directory, so another kernel or a package needs its own copy.
+cmr_copy_kmod_sources() {
+	mkdir -p "$1/kernel" "$1/include"
+	cp -p "$CMR_TOP/VERSION" "$1/"
+	find "$CMR_TOP/kernel" -maxdepth 1 -type f \
+		\( -name '*.[ch]' -o -name Kbuild -o -name Makefile \) \
+		! -name '*.mod.c' -exec cp -p {} "$1/kernel/" \;
+	cp -pR "$CMR_TOP/include/uapi" "$1/include/"
+}
+
 # The kernel release is resolved once per build tree so that the module,
 # the headers and the VM image never disagree.
 if [ -z "${KVER:-}" ]; then
