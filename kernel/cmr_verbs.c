@@ -333,9 +333,17 @@ int cmr_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 	return err;
 }
 
+/*
+ * The last reference to a removed entry is gone: no mmap() can reach the
+ * ring any more.  Pages user space still maps stay alive on their own
+ * (vm_insert_page() holds a reference to each).
+ */
 void cmr_mmap_free(struct rdma_user_mmap_entry *entry)
 {
-	kfree(to_cmr_mmap(entry));
+	struct cmr_mmap_entry *e = to_cmr_mmap(entry);
+
+	vfree(e->buf);
+	kfree(e);
 }
 
 /*
@@ -387,15 +395,17 @@ err_free_ring:
 }
 
 /*
- * The pages stay alive while user space still maps them (vm_insert_page
- * holds a page reference); the kernel stops touching them here.
+ * The kernel stops touching the ring here.  A mapped ring is freed with
+ * its mmap entry (cmr_mmap_free()), not now: an mmap() of it running
+ * concurrently holds the entry and is still reading the vmalloc area.
  */
 void cmr_queue_free(struct cmr_queue *q)
 {
 	if (q->mmap)
 		rdma_user_mmap_entry_remove(q->mmap);
+	else
+		vfree(q->ring);
 	q->mmap = NULL;
-	vfree(q->ring);
 	q->ring = NULL;
 }
 
