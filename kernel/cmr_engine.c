@@ -209,13 +209,13 @@ static enum ib_wc_status cmr_exec_local(struct cmr_exec *x, int access)
 	return IB_WC_SUCCESS;
 }
 
-/* The connected peer of an RC QP, if it accepts us. */
-static struct cmr_qp *cmr_rc_peer(struct cmr_qp *qp)
+/* The connected peer of an RC or UC QP, if it accepts us. */
+static struct cmr_qp *cmr_conn_peer(struct cmr_qp *qp)
 {
 	struct cmr_qp *peer;
 
 	peer = cmr_qp_lookup(qp->av.dev_index, qp->attr.dest_qp_num);
-	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
+	if (!peer || peer->ibqp.qp_type != qp->ibqp.qp_type ||
 	    !cmr_qp_state_receives(READ_ONCE(peer->attr.qp_state)) ||
 	    READ_ONCE(peer->attr.dest_qp_num) != qp->ibqp.qp_num ||
 	    READ_ONCE(peer->av.dev_index) != qp->dev->index)
@@ -224,9 +224,21 @@ static struct cmr_qp *cmr_rc_peer(struct cmr_qp *qp)
 }
 
 /*
+ * What the requester of a connected QP sees of a failure on the
+ * responder's side: an RC requester is told (the ACK or NAK carries it);
+ * UC has no acknowledgements, so its requester completes as if the
+ * message had been lost on the wire, and the responder drops it.
+ */
+static enum ib_wc_status cmr_remote_status(const struct cmr_qp *qp,
+					   enum ib_wc_status status)
+{
+	return qp->ibqp.qp_type == IB_QPT_RC ? status : IB_WC_SUCCESS;
+}
+
+/*
  * Validate a remote range against the peer's QP access flags and MR into
- * seg.  On failure the peer goes to ERR, as the responder of an access
- * violation does.
+ * seg.  On failure an RC peer goes to ERR, as the responder of an access
+ * violation does; a UC responder drops the message and carries on.
  */
 static enum ib_wc_status cmr_exec_remote(struct cmr_qp *peer, u64 addr,
 					 u32 rkey, u64 len, int access,
@@ -244,7 +256,8 @@ static enum ib_wc_status cmr_exec_remote(struct cmr_qp *peer, u64 addr,
 	return IB_WC_SUCCESS;
 
 err:
-	cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
+	if (peer->ibqp.qp_type == IB_QPT_RC)
+		cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
 	return IB_WC_REM_ACCESS_ERR;
 }
 
@@ -376,17 +389,18 @@ enum cmr_deliver_fault {
 };
 
 /* The requester's status when its message failed on our side. */
-static enum ib_wc_status cmr_deliver_req_status(enum cmr_deliver_fault fault)
+static enum ib_wc_status cmr_deliver_req_status(const struct cmr_qp *qp,
+						enum cmr_deliver_fault fault)
 {
 	return fault == CMR_DELIVER_SRC_FAULT ? IB_WC_LOC_PROT_ERR :
-						IB_WC_RETRY_EXC_ERR;
+		cmr_remote_status(qp, IB_WC_RETRY_EXC_ERR);
 }
 
 /*
  * Move a SEND's or an RDMA WRITE with immediate's x->len bytes from
  * qp->lsegs into dst (ndst validated segments: the receive SGEs past the
  * GRH space, or the remote range), a slice at a time as
- * cmr_op_rc_rdma() does.  Between slices the run leaves cmr_srcu still
+ * cmr_op_rdma() does.  Between slices the run leaves cmr_srcu still
  * holding rq->lock, the peer's receive queue, with a reference to the
  * peer (*peer_ref; the caller drops it after unlocking: the peer, and an
  * SRQ it uses, live as long as the reference), then validates our SGEs,
@@ -424,7 +438,7 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
 
 		if (cmr_exec_local(x, 0))
 			return CMR_DELIVER_SRC_FAULT;
-		if (cmr_rc_peer(qp) != peer)
+		if (cmr_conn_peer(qp) != peer)
 			return CMR_DELIVER_PEER_GONE;
 		if (remote) {
 			if (cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
@@ -447,8 +461,9 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
  * Deliver to the peer's receive queue: take its next receive WQE and
  * complete it.  For SEND (data NULL) scatter our message into it; for
  * RDMA WRITE with immediate (data the validated remote range) write the
- * data and consume the WQE for the immediate.  ud_av: UD semantics (GRH
- * space, silent drops, the requester never sees responder errors).
+ * data and consume the WQE for the immediate.  ud_av: a UD message (GRH
+ * space).  UD and UC are unreliable: a message that finds no receive WQE
+ * is dropped, and the requester never sees the responder's errors.
  */
 static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 		       struct cmr_seg *data, const struct cmr_av *ud_av)
@@ -458,6 +473,7 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	struct cmr_recv_wqe *rwqe = qp->recv_wqe;
 	enum ib_wc_status rstatus = IB_WC_SUCCESS;
 	u32 hdr = ud_av ? CMR_UD_GRH_LEN : 0;
+	bool reliable = qp->ibqp.qp_type == IB_QPT_RC;
 	struct cmr_cqe cqe = {};
 	bool dst_fault, limit = false, solicited, cqe_lost, peer_ref = false;
 	enum cmr_deliver_fault fault;
@@ -490,13 +506,13 @@ again:
 		} else {
 			cmr_qp_fatal(peer);
 		}
-		if (!ud_av)
+		if (reliable)
 			x->status = IB_WC_REM_OP_ERR;
 		return CMR_EXEC_DONE;
 	}
 	rq->producer = prod;
 	if (prod == rq->q.index) {
-		if (ud_av) {		/* UD: no receive WQE, dropped */
+		if (!reliable) {	/* no receive WQE: dropped */
 			mutex_unlock(&rq->lock);
 			return CMR_EXEC_DONE;
 		}
@@ -522,10 +538,13 @@ again:
 		if (fault) {
 			mutex_unlock(&rq->lock);
 			if (fault == CMR_DELIVER_DST_FAULT) {
-				cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
-				x->status = IB_WC_REM_ACCESS_ERR;
+				if (reliable)
+					cmr_qp_error(peer,
+						     IB_EVENT_QP_ACCESS_ERR);
+				x->status = cmr_remote_status(qp,
+						IB_WC_REM_ACCESS_ERR);
 			} else {
-				x->status = cmr_deliver_req_status(fault);
+				x->status = cmr_deliver_req_status(qp, fault);
 			}
 			goto out;
 		}
@@ -566,7 +585,7 @@ again:
 			 * posted (its buffer may hold part of the message).
 			 */
 			mutex_unlock(&rq->lock);
-			x->status = cmr_deliver_req_status(fault);
+			x->status = cmr_deliver_req_status(qp, fault);
 			goto out;
 		}
 	}
@@ -620,7 +639,7 @@ consume:
 		cmr_qp_error(peer, IB_EVENT_QP_FATAL);
 	if (rstatus != IB_WC_SUCCESS) {
 		cmr_qp_error(peer, 0);
-		if (!ud_av)
+		if (reliable)
 			x->status = rstatus == IB_WC_LOC_LEN_ERR ||
 				    rstatus == IB_WC_REM_INV_REQ_ERR ?
 				    IB_WC_REM_INV_REQ_ERR : IB_WC_REM_OP_ERR;
@@ -634,7 +653,7 @@ out:
 
 /* Operations; each sets x->status and returns enum cmr_exec_result. */
 
-static int cmr_op_rc_send(struct cmr_exec *x)
+static int cmr_op_send(struct cmr_exec *x)
 {
 	struct cmr_qp *peer;
 
@@ -642,9 +661,9 @@ static int cmr_op_rc_send(struct cmr_exec *x)
 	if (x->status)
 		return CMR_EXEC_DONE;
 	x->byte_len = x->len;
-	peer = cmr_rc_peer(x->qp);
-	if (!peer) {
-		x->status = IB_WC_RETRY_EXC_ERR;
+	peer = cmr_conn_peer(x->qp);
+	if (!peer) {	/* nobody answers: RC retries in vain, UC loses it */
+		x->status = cmr_remote_status(x->qp, IB_WC_RETRY_EXC_ERR);
 		return CMR_EXEC_DONE;
 	}
 	return cmr_deliver(x, peer, NULL, NULL);
@@ -657,7 +676,7 @@ static int cmr_op_rc_send(struct cmr_exec *x)
  * MR or a peer gone meanwhile fails the WR as it would have at its start;
  * the slices already moved stay, as after any failed RDMA operation.
  */
-static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
+static int cmr_op_rdma(struct cmr_exec *x, bool read)
 {
 	struct cmr_qp *qp = x->qp, *peer;
 	struct cmr_seg rseg = {};
@@ -671,9 +690,9 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 		if (x->status)
 			return CMR_EXEC_DONE;
 		x->byte_len = x->len;
-		peer = cmr_rc_peer(qp);
+		peer = cmr_conn_peer(qp);
 		if (!peer) {
-			x->status = IB_WC_RETRY_EXC_ERR;
+			x->status = cmr_remote_status(qp, IB_WC_RETRY_EXC_ERR);
 			return CMR_EXEC_DONE;
 		}
 		/* A zero-length one checks neither rkey nor address. */
@@ -684,8 +703,10 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 					    read ? IB_ACCESS_REMOTE_READ :
 						   IB_ACCESS_REMOTE_WRITE,
 					    &rseg);
-		if (x->status)
+		if (x->status) {
+			x->status = cmr_remote_status(qp, x->status);
 			return CMR_EXEC_DONE;
+		}
 
 		/* This slice: [off, off + rseg.len) of both sides. */
 		cmr_seg_skip(qp->lsegs, x->nseg, off);
@@ -704,8 +725,11 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 			if (dst_fault == read) {
 				x->status = IB_WC_LOC_PROT_ERR;
 			} else {
-				cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
-				x->status = IB_WC_REM_ACCESS_ERR;
+				if (qp->ibqp.qp_type == IB_QPT_RC)
+					cmr_qp_error(peer,
+						     IB_EVENT_QP_ACCESS_ERR);
+				x->status = cmr_remote_status(qp,
+						IB_WC_REM_ACCESS_ERR);
 			}
 			return CMR_EXEC_DONE;
 		}
@@ -716,21 +740,21 @@ static int cmr_op_rc_rdma(struct cmr_exec *x, bool read)
 	}
 }
 
-static int cmr_op_rc_write(struct cmr_exec *x)
+static int cmr_op_write(struct cmr_exec *x)
 {
 	struct cmr_qp *peer;
 	struct cmr_seg rseg = {};
 
 	if (x->wqe->opcode != CMR_OP_RDMA_WRITE_WITH_IMM)
-		return cmr_op_rc_rdma(x, false);
+		return cmr_op_rdma(x, false);
 
 	x->status = cmr_exec_local(x, 0);
 	if (x->status)
 		return CMR_EXEC_DONE;
 	x->byte_len = x->len;
-	peer = cmr_rc_peer(x->qp);
-	if (!peer) {
-		x->status = IB_WC_RETRY_EXC_ERR;
+	peer = cmr_conn_peer(x->qp);
+	if (!peer) {	/* nobody answers: RC retries in vain, UC loses it */
+		x->status = cmr_remote_status(x->qp, IB_WC_RETRY_EXC_ERR);
 		return CMR_EXEC_DONE;
 	}
 	/* A zero-length write checks neither rkey nor address. */
@@ -738,13 +762,15 @@ static int cmr_op_rc_write(struct cmr_exec *x)
 		x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
 					    x->wqe->rdma.rkey, x->len,
 					    IB_ACCESS_REMOTE_WRITE, &rseg);
-		if (x->status)
+		if (x->status) {
+			x->status = cmr_remote_status(x->qp, x->status);
 			return CMR_EXEC_DONE;
+		}
 	}
 	return cmr_deliver(x, peer, &rseg, NULL);
 }
 
-static int cmr_op_rc_atomic(struct cmr_exec *x)
+static int cmr_op_atomic(struct cmr_exec *x)
 {
 	struct cmr_qp *qp = x->qp, *peer;
 	u64 addr = x->wqe->atomic.remote_addr, orig;
@@ -759,7 +785,7 @@ static int cmr_op_rc_atomic(struct cmr_exec *x)
 		return CMR_EXEC_DONE;
 	}
 	x->byte_len = sizeof(u64);
-	peer = cmr_rc_peer(qp);
+	peer = cmr_conn_peer(qp);
 	if (!peer) {
 		x->status = IB_WC_RETRY_EXC_ERR;
 		return CMR_EXEC_DONE;
@@ -1134,20 +1160,32 @@ static int cmr_exec_op(struct cmr_exec *x, u8 opcode)
 		case CMR_OP_LOCAL_INV:
 			return cmr_op_local_inv(x);
 		}
+	} else if (x->qp->ibqp.qp_type == IB_QPT_UC) {
+		/* UC: SENDs and RDMA WRITEs, with immediate or not. */
+		switch (opcode) {
+		case CMR_OP_SEND:
+		case CMR_OP_SEND_WITH_IMM:
+			return cmr_op_send(x);
+		case CMR_OP_RDMA_WRITE:
+		case CMR_OP_RDMA_WRITE_WITH_IMM:
+			return cmr_op_write(x);
+		case CMR_OP_LOCAL_INV:
+			return cmr_op_local_inv(x);
+		}
 	} else {
 		switch (opcode) {
 		case CMR_OP_SEND:
 		case CMR_OP_SEND_WITH_IMM:
 		case CMR_OP_SEND_WITH_INV:
-			return cmr_op_rc_send(x);
+			return cmr_op_send(x);
 		case CMR_OP_RDMA_WRITE:
 		case CMR_OP_RDMA_WRITE_WITH_IMM:
-			return cmr_op_rc_write(x);
+			return cmr_op_write(x);
 		case CMR_OP_RDMA_READ:
-			return cmr_op_rc_rdma(x, true);
+			return cmr_op_rdma(x, true);
 		case CMR_OP_ATOMIC_CMP_AND_SWP:
 		case CMR_OP_ATOMIC_FETCH_AND_ADD:
-			return cmr_op_rc_atomic(x);
+			return cmr_op_atomic(x);
 		case CMR_OP_LOCAL_INV:
 			return cmr_op_local_inv(x);
 		case CMR_OP_COMPUTE:

@@ -302,7 +302,8 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 
 	if (!udata)
 		return -EOPNOTSUPP;
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD)
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC &&
+	    init->qp_type != IB_QPT_UD)
 		return -EOPNOTSUPP;
 	if (init->create_flags)
 		return -EOPNOTSUPP;
@@ -417,7 +418,8 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		cmr_sqp_add(qp);
 	ibdev_dbg_ratelimited(&dev->ibdev,
 			      "QP[%u] %s sq %u x %u rq %u x %u%s flags %#x\n",
-			      qpn, init->qp_type == IB_QPT_RC ? "RC" : "UD",
+			      qpn, init->qp_type == IB_QPT_RC ? "RC" :
+				   init->qp_type == IB_QPT_UC ? "UC" : "UD",
 			      qp->sq.num_entries, qp->sq.stride,
 			      qp->rq.q.num_entries, qp->rq.q.stride,
 			      qp->srq ? " srq" : "", qp->create_flags);

@@ -37,9 +37,10 @@ enum {
 
 	CMR_UD_SEND_OPS = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
 			  IBV_QP_EX_WITH_LOCAL_INV,
-	CMR_RC_SEND_OPS = CMR_UD_SEND_OPS | IBV_QP_EX_WITH_SEND_WITH_INV |
-			  IBV_QP_EX_WITH_RDMA_WRITE |
-			  IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+	/* UC: no acknowledgements, so nothing that waits for a response. */
+	CMR_UC_SEND_OPS = CMR_UD_SEND_OPS | IBV_QP_EX_WITH_RDMA_WRITE |
+			  IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM,
+	CMR_RC_SEND_OPS = CMR_UC_SEND_OPS | IBV_QP_EX_WITH_SEND_WITH_INV |
 			  IBV_QP_EX_WITH_RDMA_READ |
 			  IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
 			  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD,
@@ -248,15 +249,21 @@ static int cmr_send_opcode(enum ibv_qp_type qp_type, enum ibv_wr_opcode op)
 	default:
 		break;
 	}
+	if (qp_type == IBV_QPT_UD)
+		return -1;
+	switch (op) {
+	case IBV_WR_RDMA_WRITE:
+		return CMR_OP_RDMA_WRITE;
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return CMR_OP_RDMA_WRITE_WITH_IMM;
+	default:
+		break;
+	}
 	if (qp_type != IBV_QPT_RC)
 		return -1;
 	switch (op) {
 	case IBV_WR_SEND_WITH_INV:
 		return CMR_OP_SEND_WITH_INV;
-	case IBV_WR_RDMA_WRITE:
-		return CMR_OP_RDMA_WRITE;
-	case IBV_WR_RDMA_WRITE_WITH_IMM:
-		return CMR_OP_RDMA_WRITE_WITH_IMM;
 	case IBV_WR_RDMA_READ:
 		return CMR_OP_RDMA_READ;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
@@ -1016,6 +1023,9 @@ static int cmr_qp_check_attr(const struct ibv_qp_init_attr_ex *attr)
 	switch (attr->qp_type) {
 	case IBV_QPT_RC:
 		ops = CMR_RC_SEND_OPS;
+		break;
+	case IBV_QPT_UC:
+		ops = CMR_UC_SEND_OPS;
 		break;
 	case IBV_QPT_UD:
 		ops = CMR_UD_SEND_OPS;

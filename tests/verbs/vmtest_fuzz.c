@@ -9,8 +9,9 @@
  * of their MRs, zero to huge lengths; inline data; receive WQEs broken
  * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
- * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ and a UD QP
- * (SENDs to itself and to nobody, closed by a SEND to nobody) take turns.
+ * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ, a UD QP
+ * (SENDs to itself and to nobody, closed by a SEND to nobody) and a UC QP
+ * (connected to itself, closed by an RDMA WRITE) take turns.
  *
  * Asserted after every batch:
  *   - every completion belongs to the batch, in posting order, with a
@@ -60,11 +61,12 @@ enum { SRC, SRC_ODP, RO, DST, DST_ODP, NUM_REGIONS };
 
 struct fuzz_qp {
 	struct ibv_qp *qp;
-	struct ibv_qp_ex *qpx;		/* RC: the closing memcpy's builders */
+	struct ibv_qp_ex *qpx;		/* RC, UC: the closing WR's builders */
 	struct cmrdv_qp_ex *dqp;
 	struct ibv_ah *ah;		/* UD: an address of our own port */
 	struct ibv_srq *srq;		/* where its receives are, if shared */
 	const char *name;
+	bool uc;
 	unsigned long resets;
 };
 
@@ -255,12 +257,18 @@ static void sane_compute(struct cmr_send_wqe *wqe)
 		sane_sge(&sge[1 + i], true, room / p->num_dst_sge + 1);
 }
 
-static void sane_rdma(struct cmr_send_wqe *wqe)
+static void sane_rdma(struct cmr_send_wqe *wqe, bool uc)
 {
 	struct cmr_sge *sge = (struct cmr_sge *)(wqe + 1);
 	uint32_t len = sane_len(REGION);
 
-	switch (below(6)) {
+	static const unsigned int uc_picks[] = { 1, 3, 4 };
+	unsigned int pick = below(6);
+
+	/* UC: mostly what it carries (SEND and the WRITEs), now and then not. */
+	if (uc && chance(90))
+		pick = uc_picks[below(3)];
+	switch (pick) {
 	case 0:
 		wqe->opcode = CMR_OP_RDMA_READ;
 		break;
@@ -405,10 +413,10 @@ static void gen_wqe(struct cmr_send_wqe *wqe, uint64_t wr_id,
 	wqe->imm_data = rnd();
 	if (f->ah)
 		sane_ud(wqe, f);
-	else if (chance(75))
+	else if (chance(f->uc ? 5 : 75))	/* UC: no compute WRs */
 		sane_compute(wqe);
 	else
-		sane_rdma(wqe);
+		sane_rdma(wqe, f->uc);
 	/* Chains: compress -> encrypt and the like, or from a failure. */
 	if (chance(10) && wqe->opcode != CMR_OP_RDMA_READ &&
 	    wqe->opcode != CMR_OP_ATOMIC_CMP_AND_SWP &&
@@ -596,8 +604,36 @@ static void reset_qp(struct fuzz_qp *f)
 }
 
 /*
+ * UC, connected to itself: no compute WRs (the raw ones fail), so its
+ * batches close with an RDMA WRITE to itself.
+ */
+static void uc_create(struct fuzz_qp *f)
+{
+	struct ibv_qp_init_attr_ex attr = {
+		.qp_type = IBV_QPT_UC,
+		.send_cq = cq,
+		.recv_cq = cq,
+		.pd = v.pd,
+		.cap = { .max_send_wr = DEPTH, .max_recv_wr = 4,
+			 .max_send_sge = 4, .max_recv_sge = 2,
+			 .max_inline_data = 64 },
+		.comp_mask = IBV_QP_INIT_ATTR_PD |
+			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE,
+	};
+
+	f->name = "UC QP";
+	f->uc = true;
+	f->qp = ibv_create_qp_ex(v.ctx, &attr);
+	vt_check(f->qp, "create UC QP: %s", strerror(errno));
+	f->qpx = ibv_qp_to_qp_ex(f->qp);
+	connect_self(f);
+}
+
+/*
  * The WR that closes a batch, through the API: an RC QP's is a 64-byte
- * memcpy; a UD QP's a SEND to nobody, which completes once sent.
+ * memcpy, a UC QP's a 64-byte RDMA WRITE to itself (the same bytes
+ * moved); a UD QP's a SEND to nobody, which completes once sent.
  */
 static void post_closing(struct fuzz_qp *f, uint64_t wr_id,
 			 const uint8_t *src, uint8_t *dst)
@@ -622,9 +658,15 @@ static void post_closing(struct fuzz_qp *f, uint64_t wr_id,
 	ibv_wr_start(f->qpx);
 	f->qpx->wr_id = wr_id;
 	f->qpx->wr_flags = IBV_SEND_SIGNALED;
-	cmrdv_wr_memcpy(f->dqp);
-	ibv_wr_set_sge(f->qpx, sge.lkey, sge.addr, sge.length);
-	cmrdv_wr_set_dst_sge(f->dqp, reg[DST].mr->lkey, (uintptr_t)dst, 64);
+	if (f->uc) {
+		ibv_wr_rdma_write(f->qpx, reg[DST].mr->rkey, (uintptr_t)dst);
+		ibv_wr_set_sge(f->qpx, sge.lkey, sge.addr, sge.length);
+	} else {
+		cmrdv_wr_memcpy(f->dqp);
+		ibv_wr_set_sge(f->qpx, sge.lkey, sge.addr, sge.length);
+		cmrdv_wr_set_dst_sge(f->dqp, reg[DST].mr->lkey,
+				     (uintptr_t)dst, 64);
+	}
 	vt_check(!ibv_wr_complete(f->qpx), "%s: wr_complete", f->name);
 }
 
@@ -722,7 +764,7 @@ int main(void)
 	struct ibv_srq_init_attr srq_attr = {
 		.attr = { .max_wr = 4, .max_sge = 2 },
 	};
-	struct fuzz_qp qps[3] = {};
+	struct fuzz_qp qps[4] = {};
 	struct ibv_srq *srq;
 	uint64_t seed, batch = 0;
 	unsigned int i;
@@ -773,16 +815,17 @@ int main(void)
 	fuzz_qp_create(&qps[1], "SQ_POLL QP on an SRQ",
 		       CMRDV_QP_CREATE_SQ_POLL, srq);
 	ud_create(&qps[2]);
+	uc_create(&qps[3]);
 
 	end = vt_now_s() + secs;
 	while (vt_now_s() < end) {
-		run_batch(&qps[batch % 3], batch);
+		run_batch(&qps[batch % 4], batch);
 		batch++;
 	}
 
-	printf("%llu batches (%s MRs), QP resets: %lu doorbell RC, %lu SQ_POLL RC, %lu UD\n",
+	printf("%llu batches (%s MRs), QP resets: %lu doorbell RC, %lu SQ_POLL RC, %lu UD, %lu UC\n",
 	       (unsigned long long)batch, odp ? "pinned and ODP" : "pinned",
-	       qps[0].resets, qps[1].resets, qps[2].resets);
+	       qps[0].resets, qps[1].resets, qps[2].resets, qps[3].resets);
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (statuses[i])
 			printf("  %-28s %lu\n", ibv_wc_status_str(i),
@@ -794,7 +837,7 @@ int main(void)
 	/* A run that never reached the engine's success path tested little. */
 	vt_check(statuses[IBV_WC_SUCCESS] > batch, "too few successes");
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		vt_check(!ibv_destroy_qp(qps[i].qp), "destroy_qp");
 	vt_check(!ibv_destroy_ah(qps[2].ah), "destroy_ah");
 	vt_check(!ibv_destroy_srq(srq), "destroy_srq");

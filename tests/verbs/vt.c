@@ -72,6 +72,12 @@ void vt_end_destroy(struct vt_end *e)
 void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	       const struct vt_qp_opts *o)
 {
+	/* UC takes none of RC's retry, RNR and RDMA READ attributes. */
+	const int rc_rtr = qp->qp_type == IBV_QPT_RC ?
+		IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER : 0;
+	const int rc_rts = qp->qp_type == IBV_QPT_RC ?
+		IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+		IBV_QP_MAX_QP_RD_ATOMIC : 0;
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
 		.port_num = 1,
@@ -91,8 +97,7 @@ void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	a.ah_attr.port_num = 1;
 	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV |
 				IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				IBV_QP_MIN_RNR_TIMER), "to RTR");
+				IBV_QP_RQ_PSN | rc_rtr), "to RTR");
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.timeout = 14;
@@ -100,9 +105,7 @@ void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	a.rnr_retry = o->rnr_retry;
 	a.sq_psn = 0;
 	a.max_rd_atomic = 1;
-	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-				IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC),
+	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | rc_rts),
 		 "to RTS");
 }
 

@@ -56,7 +56,7 @@ void vt_close(struct vt_ctx *v);
 void vt_end_create(struct vt_ctx *v, struct vt_end *e, int depth);
 void vt_end_create_cq(struct vt_ctx *v, struct vt_end *e, int depth, int cqe);
 void vt_end_destroy(struct vt_end *e);
-/* Bring an RC QP from RESET to RTS, connected to QP dqpn of our port. */
+/* Bring an RC or UC QP from RESET to RTS, connected to QP dqpn of our port. */
 void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	       const struct vt_qp_opts *opts);
 /* Bring a and b to RTS, connected to each other. */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 # Debian's perftest, unmodified, on cmr0 with server and client on
 # 127.0.0.1: every latency and bandwidth test completes for power-of-two
-# sizes from 2 B to 64 KiB and reports sane figures.
+# sizes from 2 B to 64 KiB and reports sane figures, on RC QPs and, for
+# SEND and RDMA WRITE, on UC QPs.
 set -u
 . "$(dirname "$0")/../lib/perftest.sh"
 dev=${CMR_TEST_DEV:-cmr0}
@@ -45,4 +46,11 @@ for size in 2 4 8 16 32 64 128 256 512 1024 2048 4096 8192 16384 32768 65536; do
 done
 check ib_atomic_lat 8 200 5
 check ib_atomic_lat 8 200 5 -A CMP_AND_SWAP
+# UC: what it carries (SEND, RDMA WRITE), small and large.
+for size in 2 65536; do
+	check ib_send_lat $size 200 5 -c UC
+	check ib_write_lat $size 200 5 -c UC
+	check ib_send_bw $size 200 4 -c UC
+	check ib_write_bw $size 200 4 -c UC
+done
 exit $failed
