@@ -31,7 +31,8 @@ int cmr_query_device(struct ib_device *ibdev, struct ib_device_attr *attr,
 	attr->max_qp = CMR_MAX_QP;
 	attr->max_qp_wr = CMR_MAX_QP_WR;
 	attr->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
-				 IB_DEVICE_SYS_IMAGE_GUID;
+				 IB_DEVICE_SYS_IMAGE_GUID |
+				 IB_DEVICE_SRQ_RESIZE;
 	attr->max_send_sge = CMR_MAX_SGE;
 	attr->max_recv_sge = CMR_MAX_SGE;
 	attr->max_sge_rd = CMR_MAX_SGE;
@@ -739,18 +740,88 @@ err_dec:
 	return err;
 }
 
+/*
+ * IB_SRQ_MAX_WR: move the posted receive WQEs, at their indices, into a
+ * new ring of entries entries, whose description goes to the user address
+ * the provider named first (cmr_modify_srq_cmd), so that a fault there
+ * changes nothing.  With IB_SRQ_LIMIT the limit is set under the same
+ * lock; it must fit the new size, as the kept one must.
+ */
+static int cmr_srq_resize(struct cmr_srq *srq, u32 entries,
+			  const struct ib_srq_attr *attr,
+			  enum ib_srq_attr_mask mask, struct ib_udata *udata)
+{
+	struct cmr_modify_srq_cmd cmd;
+	struct cmr_rq *rq = &srq->rq;
+	struct cmr_queue_info info;
+	struct cmr_queue nq = {}, oq;
+	u32 prod, pending, idx;
+	int err;
+
+	if (udata->inlen < sizeof(cmd))
+		return -EINVAL;
+	err = ib_copy_from_udata(&cmd, udata, sizeof(cmd));
+	if (err)
+		return err;
+	err = cmr_queue_init(udata, &nq, entries, rq->q.stride, &info);
+	if (err)
+		return err;
+	if (copy_to_user(u64_to_user_ptr(cmd.ring_info_addr), &info,
+			 sizeof(info))) {
+		err = -EFAULT;
+		goto out_free;
+	}
+
+	mutex_lock(&rq->lock);
+	prod = cmr_queue_user_producer(&rq->q);
+	pending = cmr_queue_pending(&rq->q, prod);
+	/* More posted than fit, or a garbage producer: refused. */
+	if (pending > entries || pending > rq->q.num_entries ||
+	    ((mask & IB_SRQ_LIMIT) ? attr->srq_limit : srq->limit) > entries) {
+		mutex_unlock(&rq->lock);
+		err = -EINVAL;
+		goto out_free;
+	}
+	for (idx = rq->q.index; idx != prod; idx++)
+		memcpy(cmr_queue_slot(&nq, idx), cmr_queue_slot(&rq->q, idx),
+		       rq->q.stride);
+	nq.index = rq->q.index;
+	nq.ring->consumer = nq.index;
+	nq.ring->producer = prod;
+	nq.ring->flags = rq->q.ring->flags;
+	oq = rq->q;
+	rq->q = nq;
+	rq->producer = prod;
+	if (mask & IB_SRQ_LIMIT)
+		srq->limit = attr->srq_limit;
+	mutex_unlock(&rq->lock);
+	nq = oq;
+	err = 0;
+out_free:
+	cmr_queue_free(&nq);
+	return err;
+}
+
 int cmr_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 		   enum ib_srq_attr_mask mask, struct ib_udata *udata)
 {
 	struct cmr_srq *srq = to_cmr_srq(ibsrq);
 
-	if (mask & ~IB_SRQ_LIMIT)
-		return -EOPNOTSUPP;	/* no resize */
+	if (mask & ~(IB_SRQ_LIMIT | IB_SRQ_MAX_WR))
+		return -EOPNOTSUPP;
+	if (mask & IB_SRQ_MAX_WR) {
+		if (!udata || !attr->max_wr || attr->max_wr > CMR_MAX_SRQ_WR)
+			return -EINVAL;
+		return cmr_srq_resize(srq, roundup_pow_of_two(attr->max_wr),
+				      attr, mask, udata);
+	}
 	if (!(mask & IB_SRQ_LIMIT))
 		return 0;
-	if (attr->srq_limit > srq->rq.q.num_entries)
-		return -EINVAL;
 	mutex_lock(&srq->rq.lock);
+	if (attr->srq_limit > srq->rq.q.num_entries) {
+		mutex_unlock(&srq->rq.lock);
+		return -EINVAL;
+	}
 	srq->limit = attr->srq_limit;
 	mutex_unlock(&srq->rq.lock);
 	return 0;
@@ -760,9 +831,11 @@ int cmr_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr)
 {
 	struct cmr_srq *srq = to_cmr_srq(ibsrq);
 
+	mutex_lock(&srq->rq.lock);
 	attr->max_wr = srq->rq.q.num_entries;
 	attr->max_sge = srq->rq.max_sge;
-	attr->srq_limit = READ_ONCE(srq->limit);
+	attr->srq_limit = srq->limit;
+	mutex_unlock(&srq->rq.lock);
 	return 0;
 }
 

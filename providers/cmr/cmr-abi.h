@@ -19,5 +19,7 @@ DECLARE_DRV_CMD(cmr_cmd_create_qp_ex, IB_USER_VERBS_EX_CMD_CREATE_QP,
 		cmr_create_qp_cmd, cmr_create_qp_resp);
 DECLARE_DRV_CMD(cmr_cmd_create_srq, IB_USER_VERBS_CMD_CREATE_SRQ,
 		empty, cmr_create_srq_resp);
+DECLARE_DRV_CMD(cmr_cmd_modify_srq, IB_USER_VERBS_CMD_MODIFY_SRQ,
+		cmr_modify_srq_cmd, empty);
 
 #endif /* CMR_PROVIDER_ABI_H */

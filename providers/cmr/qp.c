@@ -1280,16 +1280,44 @@ err_free:
 }
 
 /*
- * Resizing (IBV_SRQ_MAX_WR) would need a new ring, and modify_srq has no
- * response to describe one: refused.  The limit goes to the kernel.
+ * Resizing (IBV_SRQ_MAX_WR) moves the SRQ to a new ring, described where
+ * the command asks (cmr_modify_srq_cmd); under the ring's lock, so that
+ * no receive is posted to the old one meanwhile.  The WQEs posted keep
+ * their indices, and so do ours.
  */
 int cmr_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr, int mask)
 {
-	struct ibv_modify_srq cmd = {};
+	struct cmr_srq *srq = to_cmr_srq(ibsrq);
+	struct cmr_cmd_modify_srq cmd = {};
+	struct cmr_queue_info info = {};
+	struct cmr_queue q = {};
+	int ret;
 
-	if (mask & IBV_SRQ_MAX_WR)
-		return EOPNOTSUPP;
-	return ibv_cmd_modify_srq(ibsrq, attr, mask, &cmd, sizeof(cmd));
+	if (!(mask & IBV_SRQ_MAX_WR))
+		return ibv_cmd_modify_srq(ibsrq, attr, mask, &cmd.ibv_cmd,
+					  sizeof(cmd.ibv_cmd));
+
+	cmd.ring_info_addr = (uintptr_t)&info;
+	cmr_spin_lock(&srq->rq.lock);
+	ret = ibv_cmd_modify_srq(ibsrq, attr, mask, &cmd.ibv_cmd, sizeof(cmd));
+	if (ret)
+		goto out;
+	ret = cmr_map_queue(ibsrq->context, &q, &info,
+			    1U << srq->rq.q.stride_shift);
+	if (ret) {
+		/* The kernel reads the new ring only: nothing can be posted. */
+		verbs_err(verbs_get_ctx(ibsrq->context),
+			  "cmr: SRQ[%u] ring remapping failed: %d\n",
+			  srq->srq_num, ret);
+		goto out;
+	}
+	q.index = srq->rq.q.index;
+	q.peer = srq->rq.q.peer;
+	cmr_unmap_queue(&srq->rq.q);
+	srq->rq.q = q;
+out:
+	cmr_spin_unlock(&srq->rq.lock);
+	return ret;
 }
 
 int cmr_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)

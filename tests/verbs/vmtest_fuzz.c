@@ -9,7 +9,7 @@
  * of their MRs, zero to huge lengths; inline data; receive WQEs broken
  * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
- * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ, a UD QP
+ * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ (resized now and then), a UD QP
  * (SENDs to itself and to nobody, closed by a SEND to nobody) and a UC QP
  * (connected to itself, closed by an RDMA WRITE) take turns.
  *
@@ -525,6 +525,16 @@ static void maybe_post_recv(struct fuzz_qp *f)
 		if (!ret && chance(20))
 			vt_check(!ibv_modify_srq(f->srq, &limit, IBV_SRQ_LIMIT),
 				 "modify_srq");
+		/* Resize it now and then: what is posted moves along. */
+		if (!ret && chance(5)) {
+			struct ibv_srq_attr size = {
+				.max_wr = chance(50) ? 4 : 8,
+			};
+			int err = ibv_modify_srq(f->srq, &size, IBV_SRQ_MAX_WR);
+
+			/* Refused while more is posted than fits. */
+			vt_check(!err || err == EINVAL, "resize SRQ: %d", err);
+		}
 	} else {
 		ret = ibv_post_recv(f->qp, &wr, &bad);
 		wq = &to_cmr_qp(f->qp)->rq;

@@ -6,6 +6,8 @@
  * that receive slots are free (completions polled, or the ring's consumer
  * index when it has not polled them): a CQ of its own, a CQ shared by two
  * QPs, completions left unpolled, and a reset that discards the RQ.
+ * An SRQ resized while full keeps its receives, in order, and takes as
+ * many more as it grew by; a resize below what is posted is refused.
  */
 #include <errno.h>
 #include <string.h>
@@ -187,6 +189,103 @@ static void reset(void)
 	vt_end_destroy(&b);
 }
 
+static int post_srq_recv(struct ibv_srq *srq, uint64_t wr_id)
+{
+	struct ibv_sge s = { .addr = (uintptr_t)rbuf, .length = sizeof(rbuf),
+			     .lkey = rmr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &s,
+				  .num_sge = 1 }, *bad;
+
+	return ibv_post_srq_recv(srq, &wr, &bad);
+}
+
+static uint32_t srq_max_wr(struct ibv_srq *srq)
+{
+	struct ibv_srq_attr a;
+
+	vt_check(!ibv_query_srq(srq, &a), "query_srq");
+	return a.max_wr;
+}
+
+/* Post receives from *next on until the SRQ refuses one; how many. */
+static uint32_t srq_fill(struct ibv_srq *srq, uint64_t *next)
+{
+	uint32_t n = 0;
+	int ret;
+
+	while (!(ret = post_srq_recv(srq, *next))) {
+		(*next)++;
+		n++;
+	}
+	vt_check(ret == ENOMEM, "post_srq_recv: %d", ret);
+	return n;
+}
+
+static void srq_resize(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = DEPTH,
+						  .max_sge = 1 } };
+	struct ibv_device_attr da;
+	struct ibv_srq_attr ra = {};
+	struct vt_end a, b;
+	struct ibv_qp_init_attr qa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 4, .max_send_sge = 1 },
+	};
+	uint64_t next = 0, head = 0;
+	uint32_t n;
+
+	vt_check(!ibv_query_device(v.ctx, &da), "query_device");
+	vt_check(da.device_cap_flags & IBV_DEVICE_SRQ_RESIZE,
+		 "SRQ resize not reported");
+	qa.srq = ibv_create_srq(v.pd, &sa);
+	vt_check(qa.srq, "create_srq");
+	vt_end_create(&v, &a, 4);
+	b.cq = ibv_create_cq(v.ctx, 64, NULL, NULL, 0);
+	vt_check(b.cq, "create_cq");
+	qa.send_cq = qa.recv_cq = b.cq;
+	b.qp = ibv_create_qp(v.pd, &qa);
+	vt_check(b.qp, "create_qp on the SRQ");
+	vt_connect(&v, &a, &b, &opts);
+
+	n = srq_fill(qa.srq, &next);
+	vt_check(n == srq_max_wr(qa.srq), "%u posted, max_wr %u", n,
+		 srq_max_wr(qa.srq));
+	/* Two consumed: the ring's indices are not at 0 when it moves. */
+	send_one(&a, 1);
+	expect_recv(b.cq, b.qp, head++);
+	send_one(&a, 2);
+	expect_recv(b.cq, b.qp, head++);
+	vt_check(srq_fill(qa.srq, &next) == 2, "refill");
+
+	ra.max_wr = 4 * DEPTH;
+	vt_check(!ibv_modify_srq(qa.srq, &ra, IBV_SRQ_MAX_WR), "grow");
+	vt_check(srq_max_wr(qa.srq) >= 4 * DEPTH, "max_wr %u after growing",
+		 srq_max_wr(qa.srq));
+	n = srq_fill(qa.srq, &next);
+	vt_check(n == srq_max_wr(qa.srq) - DEPTH,
+		 "took %u more, grew from %u to %u", n, DEPTH,
+		 srq_max_wr(qa.srq));
+	ra.max_wr = DEPTH;
+	vt_check(ibv_modify_srq(qa.srq, &ra, IBV_SRQ_MAX_WR) == EINVAL,
+		 "shrunk below what is posted");
+	/* Every receive, old ring's and new, in posting order. */
+	while (head < next) {
+		send_one(&a, 3);
+		expect_recv(b.cq, b.qp, head++);
+	}
+	ra.max_wr = DEPTH;
+	vt_check(!ibv_modify_srq(qa.srq, &ra, IBV_SRQ_MAX_WR), "shrink");
+	vt_check(srq_fill(qa.srq, &next) == DEPTH, "after shrinking");
+	while (head < next) {
+		send_one(&a, 4);
+		expect_recv(b.cq, b.qp, head++);
+	}
+	vt_end_destroy(&a);
+	vt_end_destroy(&b);
+	vt_check(!ibv_destroy_srq(qa.srq), "destroy_srq");
+}
+
 int main(void)
 {
 	vt_open(&v, vt_dev());
@@ -196,6 +295,7 @@ int main(void)
 	shared_cq();
 	unpolled();
 	reset();
+	srq_resize();
 	vt_check(!ibv_dereg_mr(smr), "dereg_mr");
 	vt_check(!ibv_dereg_mr(rmr), "dereg_mr");
 	vt_close(&v);

@@ -252,6 +252,17 @@ struct cmr_create_srq_resp {
 	__u32 reserved;
 };
 
+/*
+ * MODIFY_SRQ with IB_SRQ_MAX_WR moves the SRQ to a new ring.  The uverbs
+ * command has no response, so the provider names a user address where
+ * the kernel writes the new ring's struct cmr_queue_info (as rxe does).
+ * The posted receive WQEs keep their indices in the new ring; the
+ * provider maps it and unmaps the old one only if the command succeeded.
+ */
+struct cmr_modify_srq_cmd {
+	__aligned_u64 ring_info_addr;	/* struct cmr_queue_info * */
+};
+
 struct cmr_create_ah_resp {
 	__u32 ah_num;
 	__u32 reserved;
