@@ -9,9 +9,10 @@
  * of their MRs, zero to huge lengths; inline data; receive WQEs broken
  * in the RQ ring), closed by a 64-byte
  * memcpy built through the API, whose completion ends the batch.  Pinned
- * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ (resized now and then), a UD QP
- * (SENDs to itself and to nobody, closed by a SEND to nobody) and a UC QP
- * (connected to itself, closed by an RDMA WRITE) take turns.
+ * and ODP MRs alike; a doorbell RC QP, an SQ_POLL RC QP on an SRQ
+ * (resized now and then), a UD QP (SENDs to itself and to nobody, closed
+ * by a SEND to nobody) and a UC QP (connected to itself, closed by an
+ * RDMA WRITE) take turns.
  *
  * Asserted after every batch:
  *   - every completion belongs to the batch, in posting order, with a
