@@ -224,15 +224,23 @@ static struct cmr_qp *cmr_conn_peer(struct cmr_qp *qp)
 }
 
 /*
+ * RC acknowledges; UC and UD do not, so their responders drop what fails
+ * and their requesters never hear of it.
+ */
+static bool cmr_qp_reliable(const struct cmr_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_RC;
+}
+
+/*
  * What the requester of a connected QP sees of a failure on the
  * responder's side: an RC requester is told (the ACK or NAK carries it);
- * UC has no acknowledgements, so its requester completes as if the
- * message had been lost on the wire, and the responder drops it.
+ * a UC one completes as if the message had been lost on the wire.
  */
 static enum ib_wc_status cmr_remote_status(const struct cmr_qp *qp,
 					   enum ib_wc_status status)
 {
-	return qp->ibqp.qp_type == IB_QPT_RC ? status : IB_WC_SUCCESS;
+	return cmr_qp_reliable(qp) ? status : IB_WC_SUCCESS;
 }
 
 /*
@@ -256,7 +264,7 @@ static enum ib_wc_status cmr_exec_remote(struct cmr_qp *peer, u64 addr,
 	return IB_WC_SUCCESS;
 
 err:
-	if (peer->ibqp.qp_type == IB_QPT_RC)
+	if (cmr_qp_reliable(peer))
 		cmr_qp_error(peer, IB_EVENT_QP_ACCESS_ERR);
 	return IB_WC_REM_ACCESS_ERR;
 }
@@ -462,8 +470,8 @@ static enum cmr_deliver_fault cmr_deliver_data(struct cmr_exec *x,
  * complete it.  For SEND (data NULL) scatter our message into it; for
  * RDMA WRITE with immediate (data the validated remote range) write the
  * data and consume the WQE for the immediate.  ud_av: a UD message (GRH
- * space).  UD and UC are unreliable: a message that finds no receive WQE
- * is dropped, and the requester never sees the responder's errors.
+ * space).  Unreliable (UD, UC): a message that finds no receive WQE is
+ * dropped, and the requester never sees the responder's errors.
  */
 static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 		       struct cmr_seg *data, const struct cmr_av *ud_av)
@@ -473,7 +481,7 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	struct cmr_recv_wqe *rwqe = qp->recv_wqe;
 	enum ib_wc_status rstatus = IB_WC_SUCCESS;
 	u32 hdr = ud_av ? CMR_UD_GRH_LEN : 0;
-	bool reliable = qp->ibqp.qp_type == IB_QPT_RC;
+	bool reliable = cmr_qp_reliable(qp);
 	struct cmr_cqe cqe = {};
 	bool dst_fault, limit = false, solicited, cqe_lost, peer_ref = false;
 	enum cmr_deliver_fault fault;
@@ -725,7 +733,7 @@ static int cmr_op_rdma(struct cmr_exec *x, bool read)
 			if (dst_fault == read) {
 				x->status = IB_WC_LOC_PROT_ERR;
 			} else {
-				if (qp->ibqp.qp_type == IB_QPT_RC)
+				if (cmr_qp_reliable(qp))
 					cmr_qp_error(peer,
 						     IB_EVENT_QP_ACCESS_ERR);
 				x->status = cmr_remote_status(qp,
