@@ -795,8 +795,9 @@ static int cmr_srq_resize(struct cmr_srq *srq, u32 entries,
 	if (mask & IB_SRQ_LIMIT)
 		srq->limit = attr->srq_limit;
 	mutex_unlock(&rq->lock);
-	nq = oq;
-	err = 0;
+	cmr_queue_free(&oq);
+	return 0;
+
 out_free:
 	cmr_queue_free(&nq);
 	return err;
