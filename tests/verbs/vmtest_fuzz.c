@@ -463,11 +463,12 @@ static void connect_self(struct fuzz_qp *f)
 	vt_to_rts(&v, f->qp, f->qp->qp_num, &opts);
 }
 
-static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
-			   uint32_t create_flags, struct ibv_srq *srq)
+/* A connected QP of ours: RDMA WRITE builders, for UC's closing WR. */
+static struct ibv_qp_init_attr_ex conn_qp_attr(enum ibv_qp_type type,
+					       struct ibv_srq *srq)
 {
-	struct ibv_qp_init_attr_ex attr = {
-		.qp_type = IBV_QPT_RC,
+	return (struct ibv_qp_init_attr_ex){
+		.qp_type = type,
 		.send_cq = cq,
 		.recv_cq = cq,
 		.pd = v.pd,
@@ -479,6 +480,12 @@ static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
 		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE,
 		.srq = srq,
 	};
+}
+
+static void fuzz_qp_create(struct fuzz_qp *f, const char *name,
+			   uint32_t create_flags, struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr_ex attr = conn_qp_attr(IBV_QPT_RC, srq);
 	struct cmrdv_qp_init_attr dv = {
 		.comp_mask = CMRDV_QP_INIT_ATTR_MASK_SEND_OPS_FLAGS |
 			     CMRDV_QP_INIT_ATTR_MASK_CREATE_FLAGS,
@@ -620,18 +627,7 @@ static void reset_qp(struct fuzz_qp *f)
  */
 static void uc_create(struct fuzz_qp *f)
 {
-	struct ibv_qp_init_attr_ex attr = {
-		.qp_type = IBV_QPT_UC,
-		.send_cq = cq,
-		.recv_cq = cq,
-		.pd = v.pd,
-		.cap = { .max_send_wr = DEPTH, .max_recv_wr = 4,
-			 .max_send_sge = 4, .max_recv_sge = 2,
-			 .max_inline_data = 64 },
-		.comp_mask = IBV_QP_INIT_ATTR_PD |
-			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
-		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE,
-	};
+	struct ibv_qp_init_attr_ex attr = conn_qp_attr(IBV_QPT_UC, NULL);
 
 	f->name = "UC QP";
 	f->uc = true;
