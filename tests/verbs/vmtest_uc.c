@@ -97,6 +97,19 @@ static int post(struct uc_end *a, enum ibv_wr_opcode op, uint64_t wr_id,
 	return ibv_post_send(a->qp, &wr, &bad);
 }
 
+/* b's next completion: receive wr_id, successful. */
+static struct ibv_wc expect_recv(struct uc_end *b, uint64_t wr_id)
+{
+	struct ibv_wc wc;
+
+	vt_poll(b->cq, &wc, 2000);
+	vt_check(wc.wr_id == wr_id && wc.status == IBV_WC_SUCCESS,
+		 "receive %llu: wr_id %llu status %d",
+		 (unsigned long long)wr_id, (unsigned long long)wc.wr_id,
+		 wc.status);
+	return wc;
+}
+
 static void expect_quiet(struct ibv_cq *cq, const char *what)
 {
 	struct ibv_wc wc;
@@ -131,18 +144,16 @@ int main(void)
 	post_recv(&b, 10, 0, 256);
 	vt_check(!post(&a, IBV_WR_SEND, 1, 0, 100, 0, 0), "post SEND");
 	vt_expect(a.cq, 1, IBV_WC_SUCCESS);
-	vt_poll(b.cq, &wc, 2000);
-	vt_check(wc.wr_id == 10 && wc.status == IBV_WC_SUCCESS &&
-		 wc.opcode == IBV_WC_RECV && wc.byte_len == 100 &&
+	wc = expect_recv(&b, 10);
+	vt_check(wc.opcode == IBV_WC_RECV && wc.byte_len == 100 &&
 		 wc.src_qp == a.qp->qp_num, "SEND's receive: status %d len %u",
 		 wc.status, wc.byte_len);
 	vt_check(!memcmp(a.buf, b.buf, 100), "SEND data");
 	post_recv(&b, 11, 0, 256);
 	vt_check(!post(&a, IBV_WR_SEND_WITH_IMM, 2, 0, 8, 0, 0), "post");
 	vt_expect(a.cq, 2, IBV_WC_SUCCESS);
-	vt_poll(b.cq, &wc, 2000);
-	vt_check(wc.wr_id == 11 && wc.status == IBV_WC_SUCCESS &&
-		 (wc.wc_flags & IBV_WC_WITH_IMM) &&
+	wc = expect_recv(&b, 11);
+	vt_check((wc.wc_flags & IBV_WC_WITH_IMM) &&
 		 wc.imm_data == htobe32(0x1234abcd), "SEND with immediate");
 
 	/* RDMA WRITE, and with immediate. */
@@ -156,9 +167,8 @@ int main(void)
 	vt_check(!post(&a, IBV_WR_RDMA_WRITE_WITH_IMM, 4, 512, 300,
 		       (uintptr_t)b.buf + 2048, b.mr->rkey), "post");
 	vt_expect(a.cq, 4, IBV_WC_SUCCESS);
-	vt_poll(b.cq, &wc, 2000);
-	vt_check(wc.wr_id == 12 && wc.status == IBV_WC_SUCCESS &&
-		 wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM &&
+	wc = expect_recv(&b, 12);
+	vt_check(wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM &&
 		 wc.byte_len == 300 && (wc.wc_flags & IBV_WC_WITH_IMM),
 		 "WRITE with immediate: status %d opcode %d", wc.status,
 		 wc.opcode);
@@ -177,9 +187,8 @@ int main(void)
 	post_recv(&b, 13, 0, 256);
 	vt_check(!post(&a, IBV_WR_SEND, 7, 0, 64, 0, 0), "post");
 	vt_expect(a.cq, 7, IBV_WC_SUCCESS);
-	vt_poll(b.cq, &wc, 2000);
-	vt_check(wc.wr_id == 13 && wc.status == IBV_WC_SUCCESS &&
-		 !memcmp(a.buf, b.buf, 64),
+	expect_recv(&b, 13);
+	vt_check(!memcmp(a.buf, b.buf, 64),
 		 "the message after a dropped one arrives, and only it");
 	vt_check(b.buf[3072] == 0, "a dropped WRITE with immediate wrote");
 
@@ -201,9 +210,8 @@ int main(void)
 	vt_check(qp_state(b.qp) == IBV_QPS_RTS, "b left RTS");
 	vt_check(!post(&a, IBV_WR_SEND, 16, 0, 8, 0, 0), "post");
 	vt_expect(a.cq, 16, IBV_WC_SUCCESS);
-	vt_poll(b.cq, &wc, 2000);
-	vt_check(wc.wr_id == 14 && wc.status == IBV_WC_SUCCESS,
-		 "the receive kept through the drops: status %d", wc.status);
+	/* The receive kept through the drops. */
+	expect_recv(&b, 14);
 
 	/* What UC cannot do is refused by the provider. */
 	vt_check(post(&a, IBV_WR_RDMA_READ, 17, 0, 8, (uintptr_t)b.buf,
