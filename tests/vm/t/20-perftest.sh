@@ -3,7 +3,9 @@
 # Debian's perftest, unmodified, on cmr0 with server and client on
 # 127.0.0.1: every latency and bandwidth test completes for power-of-two
 # sizes from 2 B to 64 KiB and reports sane figures, on RC QPs and, for
-# SEND and RDMA WRITE, on UC QPs.
+# SEND and RDMA WRITE, on UC QPs.  CMR_PERFTEST_ANY_FIGURE=1 asks only
+# that every test completes with a result row: on the checking kernel
+# (tests/debug/) perftest reads 0.00 now and then.
 set -u
 . "$(dirname "$0")/../lib/perftest.sh"
 dev=${CMR_TEST_DEV:-cmr0}
@@ -25,10 +27,11 @@ check() {	# check TOOL SIZE ITERS COLUMN [ARGS...]
 			return
 		fi
 		val=$(perftest_col "$col" <<<"$row")
+		[ -n "${CMR_PERFTEST_ANY_FIGURE:-}" ] && [ -n "$val" ] && break
 		positive "$val" && break
 		echo "note: $tool $size B reported '$val' (try $try): $row"
 	done
-	if ! positive "$val"; then
+	if ! positive "$val" && [ -z "${CMR_PERFTEST_ANY_FIGURE:-}" ]; then
 		echo "FAIL: $tool $size B reports '$val': $row"
 		failed=1
 		return
