@@ -285,7 +285,7 @@ static void teardown(struct life *l)
 	DESTROY(ibv_dealloc_pd, l->pd);
 }
 
-/* The device's resource counts (pd, cq, qp, mr, ctx, srq) as rdma shows them. */
+/* The device's resource counts (pd, cq, qp, mr, ...) as rdma shows them. */
 static void resources(char *buf, size_t size)
 {
 	char line[512], head[64];
