@@ -72,40 +72,6 @@ static unsigned int fault_pending(void)
 	return strtoul(s, NULL, 10);
 }
 
-static int to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_4096;
-	a.dest_qp_num = dqpn;
-	a.max_dest_rd_atomic = 1;
-	a.ah_attr.dlid = v->port.lid;
-	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC) ? -1 : 0;
-}
-
 static struct ibv_qp *create_qp(struct vt_ctx *v, struct life *l,
 				struct ibv_srq *srq)
 {
@@ -149,6 +115,10 @@ static int build(struct vt_ctx *v, struct life *l)
 	struct cmrdv_crypto_attr cra = { .iv = { 9 } };
 	const int rw = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 		       IBV_ACCESS_REMOTE_READ;
+	const struct vt_qp_opts qp_opts = {
+		.rnr_retry = 7,
+		.access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ,
+	};
 	struct ibv_sge rsge;
 	struct ibv_recv_wr rwr = { .wr_id = 100, .sg_list = &rsge,
 				   .num_sge = 1 }, *bad;
@@ -170,8 +140,8 @@ static int build(struct vt_ctx *v, struct life *l)
 	l->qp[1] = create_qp(v, l, l->srq);
 	if (!l->qp[1])
 		return -1;
-	if (to_rts(v, l->qp[0], l->qp[1]->qp_num) ||
-	    to_rts(v, l->qp[1], l->qp[0]->qp_num))
+	if (vt_try_to_rts(v, l->qp[0], l->qp[1]->qp_num, &qp_opts) ||
+	    vt_try_to_rts(v, l->qp[1], l->qp[0]->qp_num, &qp_opts))
 		return -1;
 	l->pinned = ibv_reg_mr(l->pd, src, BUF, rw);
 	if (!l->pinned)

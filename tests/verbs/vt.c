@@ -69,8 +69,8 @@ void vt_end_destroy(struct vt_end *e)
 	vt_check(!ibv_destroy_cq(e->cq), "destroy_cq");
 }
 
-void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
-	       const struct vt_qp_opts *o)
+int vt_try_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
+		   const struct vt_qp_opts *o)
 {
 	/* UC takes none of RC's retry, RNR and RDMA READ attributes. */
 	const int rc_rtr = qp->qp_type == IBV_QPT_RC ?
@@ -83,9 +83,12 @@ void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 		.port_num = 1,
 		.qp_access_flags = o->access,
 	};
+	int err;
 
-	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				IBV_QP_PORT | IBV_QP_ACCESS_FLAGS), "to INIT");
+	err = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			    IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+	if (err)
+		return err;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
 	a.path_mtu = IBV_MTU_4096;
@@ -95,9 +98,10 @@ void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	a.min_rnr_timer = o->min_rnr_timer;
 	a.ah_attr.dlid = v->port.lid;
 	a.ah_attr.port_num = 1;
-	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV |
-				IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				IBV_QP_RQ_PSN | rc_rtr), "to RTR");
+	err = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			    IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | rc_rtr);
+	if (err)
+		return err;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.timeout = 14;
@@ -105,8 +109,15 @@ void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	a.rnr_retry = o->rnr_retry;
 	a.sq_psn = 0;
 	a.max_rd_atomic = 1;
-	vt_check(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | rc_rts),
-		 "to RTS");
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | rc_rts);
+}
+
+void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
+	       const struct vt_qp_opts *o)
+{
+	int err = vt_try_to_rts(v, qp, dqpn, o);
+
+	vt_check(!err, "to RTS: %s", strerror(err));
 }
 
 void vt_connect(struct vt_ctx *v, struct vt_end *a, struct vt_end *b,

@@ -59,6 +59,9 @@ void vt_end_destroy(struct vt_end *e);
 /* Bring an RC or UC QP from RESET to RTS, connected to QP dqpn of our port. */
 void vt_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
 	       const struct vt_qp_opts *opts);
+/* The same; 0, or the error number of the transition that failed. */
+int vt_try_to_rts(struct vt_ctx *v, struct ibv_qp *qp, uint32_t dqpn,
+		  const struct vt_qp_opts *opts);
 /* Bring a and b to RTS, connected to each other. */
 void vt_connect(struct vt_ctx *v, struct vt_end *a, struct vt_end *b,
 		const struct vt_qp_opts *opts);
