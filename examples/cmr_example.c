@@ -211,21 +211,27 @@ void cmr_session_wait(struct cmr_session *s, struct cmr_done *d)
 	ibv_end_poll(s->cq);
 }
 
+/* The completion's status, and what its vendor_err says, for messages. */
 const char *cmr_done_error(const struct cmr_done *d)
 {
-	static char buf[96];
+	static char buf[128];
+	const char *why;
 
 	switch (d->vendor_err) {
-	case CMRDV_ERR_DST_TOO_SMALL: return "destination too small";
-	case CMRDV_ERR_CORRUPT_INPUT: return "corrupt input";
-	case CMRDV_ERR_AUTH_FAILED: return "authentication failed";
-	case CMRDV_ERR_BAD_KEY: return "bad key";
-	case CMRDV_ERR_BAD_STREAM: return "bad stream";
-	case CMRDV_ERR_BAD_PARAM: return "bad parameters";
-	case CMRDV_ERR_UNSUPPORTED: return "unsupported";
-	case CMRDV_ERR_PREV_FAILED: return "the WR it reads from failed";
+	case CMRDV_ERR_DST_TOO_SMALL: why = "destination too small"; break;
+	case CMRDV_ERR_CORRUPT_INPUT: why = "corrupt input"; break;
+	case CMRDV_ERR_AUTH_FAILED: why = "authentication failed"; break;
+	case CMRDV_ERR_BAD_KEY: why = "bad key"; break;
+	case CMRDV_ERR_BAD_STREAM: why = "bad stream"; break;
+	case CMRDV_ERR_BAD_PARAM: why = "bad parameters"; break;
+	case CMRDV_ERR_UNSUPPORTED: why = "unsupported"; break;
+	case CMRDV_ERR_PREV_FAILED: why = "the WR it reads from failed"; break;
+	default:
+		snprintf(buf, sizeof(buf), "%s (vendor_err 0x%x)",
+			 ibv_wc_status_str(d->status), d->vendor_err);
+		return buf;
 	}
-	snprintf(buf, sizeof(buf), "%s (vendor_err 0x%x)",
-		 ibv_wc_status_str(d->status), d->vendor_err);
+	snprintf(buf, sizeof(buf), "%s: %s", ibv_wc_status_str(d->status),
+		 why);
 	return buf;
 }

@@ -103,15 +103,25 @@ static void *cmr_be_alloc(enum cmr_be be, const char *driver)
 	return tfm;
 }
 
-/* Allocate from the driver the administrator chose, if any. */
+/*
+ * Allocate from the driver the administrator chose, if any.  If none can
+ * be had (its module went and cannot be loaded), nothing serves @be now.
+ */
 static void *cmr_be_get(enum cmr_be be)
 {
 	char driver[CRYPTO_MAX_ALG_NAME];
+	void *tfm;
 
 	kernel_param_lock(THIS_MODULE);
 	strscpy(driver, cmr_be[be].want, sizeof(driver));
 	kernel_param_unlock(THIS_MODULE);
-	return cmr_be_alloc(be, driver);
+	tfm = cmr_be_alloc(be, driver);
+	if (IS_ERR(tfm)) {
+		mutex_lock(&cmr_be_lock);
+		cmr_be[be].used[0] = '\0';
+		mutex_unlock(&cmr_be_lock);
+	}
+	return tfm;
 }
 
 struct crypto_aead *cmr_be_alloc_aead(enum cmr_be be)
@@ -262,13 +272,9 @@ ssize_t cmr_compute_backends_show(char *buf)
 					     d->lib);
 			continue;
 		}
+		/* Who serves it now: drivers come and go with their modules. */
+		cmr_be_probe(d->be);
 		mutex_lock(&cmr_be_lock);
-		if (!cmr_be[d->be].used[0]) {
-			/* Nothing allocated yet: ask the crypto API now. */
-			mutex_unlock(&cmr_be_lock);
-			cmr_be_probe(d->be);
-			mutex_lock(&cmr_be_lock);
-		}
 		len += sysfs_emit_at(buf, len, "%s %s\n", d->name,
 				     cmr_be[d->be].used[0] ?
 				     cmr_be[d->be].used : "unavailable");
