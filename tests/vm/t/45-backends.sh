@@ -22,7 +22,9 @@ trap 'echo "$modprobe_path" > /proc/sys/kernel/modprobe; rm -rf "$w"' EXIT
 for alg in memcpy deflate lz4 zstd aes-gcm aes-xts sha256 hmac-sha256 crc32 crc32c; do
 	grep -q "^$alg ." $sys || fail "compute_backends lacks $alg: $(cat $sys)"
 done
-gcm() { awk '$1 == "aes-gcm" { print $2 }' $sys; }
+# The driver compute_backends names for algorithm $1.
+backend() { awk -v a="$1" '$1 == a { print $2 }' $sys; }
+gcm() { backend aes-gcm; }
 default=$(gcm)
 
 head -c 300000 /dev/urandom > "$w/plain"
@@ -57,7 +59,6 @@ awk -F' *: ' -v d="$(gcm)" '$1 == "driver" && $2 == d { f = 1 } END { exit !f }'
 	fail "compute_backends names $(gcm), unknown to /proc/crypto"
 echo "backends ok: $default, $want, $default, then the default: $(gcm)"
 
-crc32() { awk '$1 == "crc32" { print $2 }' $sys; }
 crc32_wr() { "$bin/cmr-perf" -a crc32 -s 64 -n 1 2>&1; }
 mod=crc32_generic
 if ! modinfo -F filename $mod | grep -q '\.ko'; then
@@ -70,7 +71,7 @@ if grep -q "^$mod " /proc/modules; then
 fi
 grep -q '^name *: crc32$' /proc/crypto &&
 	fail "another crc32 driver is left: $(grep -A2 '^name *: crc32$' /proc/crypto)"
-[ "$(crc32)" = unavailable ] || fail "without $mod compute_backends says crc32 $(crc32)"
+[ "$(backend crc32)" = unavailable ] || fail "without $mod compute_backends says crc32 $(backend crc32)"
 if out=$(crc32_wr); then
 	fail "a CRC32 WR succeeded with no crc32 driver: $out"
 fi
@@ -78,6 +79,6 @@ grep -q "WR failed: local QP operation error: unsupported" <<<"$out" ||
 	fail "a CRC32 WR with no crc32 driver: $out"
 echo "$modprobe_path" > /proc/sys/kernel/modprobe
 modprobe $mod
-[ "$(crc32)" = crc32-generic ] || fail "with $mod back compute_backends says crc32 $(crc32)"
+[ "$(backend crc32)" = crc32-generic ] || fail "with $mod back compute_backends says crc32 $(backend crc32)"
 out=$(crc32_wr) || fail "a CRC32 WR with $mod back: $out"
 echo "a driver that goes away ok: without $mod crc32 is unavailable and its WRs unsupported; served again with it"
