@@ -6,9 +6,17 @@
  *
  * One-shot WRs and streams share one state machine per codec: a one-shot
  * WR is a stream of one WR that ends the stream.
+ *
+ * A compression engine's crypto API driver, when one serves the algorithm
+ * (cmr_crypto_acomp()), takes the one-shot WRs at the default level: it
+ * has its own level and no stream state.  It compresses raw DEFLATE, LZ4
+ * blocks and zstd frames, and decompresses LZ4 and zstd; DEFLATE
+ * decompression stays here, because the API does not tell where the
+ * compressed stream ended, which framing and gzip members need.
  */
 #include <linux/crc32.h>
 #include <linux/lz4.h>
+#include <linux/zutil.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -21,6 +29,8 @@
 #define CMR_ZSTD_MAX_LEVEL	19	/* 20-22 need hundreds of MiB */
 #define CMR_GZIP_HDR_LEN	10
 #define CMR_GZIP_TRAILER_LEN	8
+#define CMR_ZLIB_HDR_LEN	2
+#define CMR_ZLIB_TRAILER_LEN	4
 
 /* zlib's crc32(crc, buf, len): the kernel's crc32_le() has no inversion. */
 static u32 cmr_crc32(u32 crc, const void *buf, size_t len)
@@ -74,6 +84,12 @@ void cmr_comp_levels(enum cmr_compute_alg alg, u8 *min, u8 *max, u8 *def)
 		*def = 0;
 		break;
 	}
+}
+
+/* A WR the algorithm's engine driver, if any, may take. */
+static bool cmr_driver_may_serve(const struct cmr_run *r)
+{
+	return !r->stream && (!r->p->level || r->p->alg == CMR_ALG_LZ4);
 }
 
 int cmr_comp_memcpy(struct cmr_run *r)
@@ -496,6 +512,66 @@ out_of_input:
 	return 0;
 }
 
+/* Checksums of the whole source, in chunks: it may be 4 MiB. */
+static u32 cmr_src_crc32(const struct cmr_run *r)
+{
+	u32 off, n, crc = 0;
+
+	for (off = 0; off < r->src_len; off += n) {
+		n = min(r->src_len - off, 8 * CMR_COMPUTE_CHUNK);
+		crc = cmr_crc32(crc, r->src + off, n);
+		cond_resched();
+	}
+	return crc;
+}
+
+static u32 cmr_src_adler32(const struct cmr_run *r)
+{
+	u32 off, n, adler = 1;
+
+	for (off = 0; off < r->src_len; off += n) {
+		n = min(r->src_len - off, 8 * CMR_COMPUTE_CHUNK);
+		adler = zlib_adler32(adler, r->src + off, n);
+		cond_resched();
+	}
+	return adler;
+}
+
+/* One-shot compression on the engine's driver, framed here. */
+static int cmr_deflate_driver(struct cmr_run *r, u32 frame)
+{
+	u32 hdr = 0, trailer = 0, n;
+	u8 *end;
+	int err;
+
+	if (frame == CMR_COMPUTE_FRAME_ZLIB) {
+		hdr = CMR_ZLIB_HDR_LEN;
+		trailer = CMR_ZLIB_TRAILER_LEN;
+	} else if (frame == CMR_COMPUTE_FRAME_GZIP) {
+		hdr = CMR_GZIP_HDR_LEN;
+		trailer = CMR_GZIP_TRAILER_LEN;
+	}
+	if (r->dst_cap <= hdr + trailer)
+		return -ENOSPC;
+	err = cmr_crypto_acomp(r, CMR_BE_DEFLATE, r->dst + hdr,
+			       r->dst_cap - hdr - trailer, &n);
+	if (err)
+		return err;
+	end = r->dst + hdr + n;
+	if (frame == CMR_COMPUTE_FRAME_ZLIB) {
+		/* RFC 1950: a window of up to 32 KiB, the default level */
+		r->dst[0] = 0x78;
+		r->dst[1] = 0x9c;
+		put_unaligned_be32(cmr_src_adler32(r), end);
+	} else if (frame == CMR_COMPUTE_FRAME_GZIP) {
+		cmr_gzip_header(r->dst, Z_DEFAULT_COMPRESSION);
+		put_unaligned_le32(cmr_src_crc32(r), end);
+		put_unaligned_le32(r->src_len, end + 4);
+	}
+	r->produced = hdr + n + trailer;
+	return 0;
+}
+
 static int cmr_deflate_oneshot(struct cmr_run *r, u32 frame)
 {
 	struct cmr_compute_ws *ws = r->ws;
@@ -503,6 +579,8 @@ static int cmr_deflate_oneshot(struct cmr_run *r, u32 frame)
 	int err;
 
 	if (r->p->dir == CMR_DIR_FORWARD) {
+		if (cmr_driver_may_serve(r) && !cmr_deflate_driver(r, frame))
+			return 0;
 		if (!ws->zdef_work) {
 			ws->zdef_work = cmr_deflate_work_alloc();
 			if (!ws->zdef_work)
@@ -563,6 +641,10 @@ int cmr_comp_lz4(struct cmr_run *r)
 	if (r->p->dir == CMR_DIR_FORWARD) {
 		if (r->src_len > LZ4_MAX_INPUT_SIZE)
 			return CMR_VERR_BAD_PARAM;
+		if (cmr_driver_may_serve(r) &&
+		    !cmr_crypto_acomp(r, CMR_BE_LZ4, r->dst, r->dst_cap,
+				      &r->produced))
+			return 0;
 		if (!ws->lz4_work) {
 			ws->lz4_work = cmr_work_alloc(LZ4_MEM_COMPRESS);
 			if (!ws->lz4_work)
@@ -578,6 +660,8 @@ int cmr_comp_lz4(struct cmr_run *r)
 
 	if (r->src_len > INT_MAX)
 		return CMR_VERR_CORRUPT_INPUT;
+	if (!cmr_crypto_acomp(r, CMR_BE_LZ4, r->dst, r->dst_cap, &r->produced))
+		return 0;
 	n = LZ4_decompress_safe(r->src, r->dst, r->src_len, cap);
 	if (n >= 0) {
 		r->produced = n;
@@ -711,6 +795,9 @@ static int cmr_zstd_oneshot(struct cmr_run *r)
 	if (r->p->dir == CMR_DIR_INVERSE) {
 		if (!r->src_len)
 			return CMR_VERR_CORRUPT_INPUT;	/* not even a frame */
+		if (!cmr_crypto_acomp(r, CMR_BE_ZSTD, r->dst, r->dst_cap,
+				      &r->produced))
+			return 0;
 		if (!ws->zdctx) {
 			size = zstd_dctx_workspace_bound();
 			if (!ws->zstd_dwork)
@@ -736,6 +823,9 @@ static int cmr_zstd_oneshot(struct cmr_run *r)
 	 * one chunk is compressed in one call into a static CCtx; larger ones
 	 * go through the streaming API, which reschedules between chunks.
 	 */
+	if (cmr_driver_may_serve(r) &&
+	    !cmr_crypto_acomp(r, CMR_BE_ZSTD, r->dst, r->dst_cap, &r->produced))
+		return 0;
 	params = cmr_zstd_params(r->p->level, max(r->src_len, 1U));
 	if (r->src_len <= CMR_COMPUTE_CHUNK) {
 		size = zstd_cctx_workspace_bound(&params.cParams);

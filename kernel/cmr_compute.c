@@ -18,18 +18,32 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
+#include <crypto/acompress.h>
 #include <crypto/aead.h>
 #include <crypto/hash.h>
 #include <crypto/skcipher.h>
 
 #include "cmr_compute_priv.h"
 
-/* Crypto API drivers */
-
+/*
+ * Crypto API drivers
+ *
+ * A compressor (type ACOMPRESS) is served by a driver only for what an
+ * engine's driver can do (one-shot WRs at its own level, see cmr_comp.c),
+ * and by default only by an asynchronous driver already registered: the
+ * engines' (QAT, HiSilicon ZIP, IAA; their modules load with their
+ * devices).  The crypto API's software compressors are synchronous
+ * wrappers (scomp) of the libraries cmr calls itself, with levels and
+ * without their 128 KiB limit.
+ */
 struct cmr_be_desc {
 	const char *name;		/* the algorithm's crypto API name */
 	u32 type;			/* CRYPTO_ALG_TYPE_* */
-	/* Requested driver, "" for the default; under kernel_param_lock. */
+	const char *lib;		/* ACOMPRESS: the library behind it */
+	/*
+	 * Requested driver, "" for the default, or lib for the library
+	 * alone; under kernel_param_lock.
+	 */
 	char want[CRYPTO_MAX_ALG_NAME];
 	/* Driver of the latest allocation, "" if none; under cmr_be_lock. */
 	char used[CRYPTO_MAX_ALG_NAME];
@@ -38,6 +52,9 @@ struct cmr_be_desc {
 static DEFINE_MUTEX(cmr_be_lock);
 
 static struct cmr_be_desc cmr_be[CMR_NUM_BE] = {
+	[CMR_BE_DEFLATE] = { "deflate", CRYPTO_ALG_TYPE_ACOMPRESS, "lib/zlib" },
+	[CMR_BE_LZ4] = { "lz4", CRYPTO_ALG_TYPE_ACOMPRESS, "lib/lz4" },
+	[CMR_BE_ZSTD] = { "zstd", CRYPTO_ALG_TYPE_ACOMPRESS, "lib/zstd" },
 	[CMR_BE_GCM] = { "gcm(aes)", CRYPTO_ALG_TYPE_AEAD },
 	[CMR_BE_XTS] = { "xts(aes)", CRYPTO_ALG_TYPE_SKCIPHER },
 	[CMR_BE_SHA256] = { "sha256", CRYPTO_ALG_TYPE_SHASH },
@@ -49,6 +66,9 @@ static struct cmr_be_desc cmr_be[CMR_NUM_BE] = {
 static void cmr_be_free(enum cmr_be be, void *tfm)
 {
 	switch (cmr_be[be].type) {
+	case CRYPTO_ALG_TYPE_ACOMPRESS:
+		crypto_free_acomp(tfm);
+		break;
 	case CRYPTO_ALG_TYPE_AEAD:
 		crypto_free_aead(tfm);
 		break;
@@ -61,18 +81,37 @@ static void cmr_be_free(enum cmr_be be, void *tfm)
 	}
 }
 
+static bool cmr_be_is_lib(const struct cmr_be_desc *d, const char *driver)
+{
+	return d->lib && !strcmp(driver, d->lib);
+}
+
 /*
  * Allocate a tfm of algorithm @be from @driver ("" or NULL: whichever
  * implementation the crypto API prefers) and record who serves it.
+ * -ENOENT: the library alone serves the compressor @be.
  */
 static void *cmr_be_alloc(enum cmr_be be, const char *driver)
 {
 	struct cmr_be_desc *d = &cmr_be[be];
-	const char *name = driver && *driver ? driver : d->name;
+	bool pinned = driver && *driver;
+	const char *name = pinned ? driver : d->name;
 	struct crypto_tfm *base;
 	void *tfm;
 
 	switch (d->type) {
+	case CRYPTO_ALG_TYPE_ACOMPRESS:
+		if (pinned && cmr_be_is_lib(d, driver))
+			return ERR_PTR(-ENOENT);
+		/* By default an engine's: asynchronous, already there. */
+		tfm = pinned ? crypto_alloc_acomp(name, 0, 0) :
+			       crypto_alloc_acomp(name, CRYPTO_ALG_ASYNC,
+						  CRYPTO_ALG_ASYNC |
+						  CRYPTO_NOLOAD);
+		if (IS_ERR(tfm))
+			return tfm;
+		base = crypto_acomp_tfm(tfm);
+		break;
 	case CRYPTO_ALG_TYPE_AEAD:
 		tfm = crypto_alloc_aead(name, 0, 0);
 		if (IS_ERR(tfm))
@@ -124,6 +163,13 @@ static void *cmr_be_get(enum cmr_be be)
 	return tfm;
 }
 
+struct crypto_acomp *cmr_be_alloc_acomp(enum cmr_be be)
+{
+	if (cmr_be[be].type != CRYPTO_ALG_TYPE_ACOMPRESS)
+		return ERR_PTR(-EINVAL);
+	return cmr_be_get(be);
+}
+
 struct crypto_aead *cmr_be_alloc_aead(enum cmr_be be)
 {
 	if (cmr_be[be].type != CRYPTO_ALG_TYPE_AEAD)
@@ -157,7 +203,8 @@ static void cmr_be_probe(enum cmr_be be)
 /*
  * Module parameters <alg>_driver.  The caller (module loading or a sysfs
  * write) holds kernel_param_lock(THIS_MODULE).  A driver is accepted only
- * if it can be allocated and implements the parameter's algorithm.
+ * if it can be allocated and implements the parameter's algorithm; a
+ * compressor's also takes its library's name.
  */
 static int cmr_param_set_driver(const char *val, const struct kernel_param *kp)
 {
@@ -172,9 +219,9 @@ static int cmr_param_set_driver(const char *val, const struct kernel_param *kp)
 	name = strim(buf);
 	tfm = cmr_be_alloc(be, name);
 	if (IS_ERR(tfm)) {
-		if (*name)
+		if (*name && !cmr_be_is_lib(d, name))
 			return PTR_ERR(tfm);
-		/* Back to the default, even if nothing serves it now. */
+		/* The default (or the library), even if no driver serves. */
 		mutex_lock(&cmr_be_lock);
 		d->used[0] = '\0';
 		mutex_unlock(&cmr_be_lock);
@@ -201,6 +248,15 @@ static const struct kernel_param_ops cmr_param_driver_ops = {
 	module_param_cb(pname, &cmr_param_driver_ops, &cmr_be[be], 0644); \
 	MODULE_PARM_DESC(pname, "crypto API driver for " alg		\
 			 " (empty: the highest-priority one)")
+#define CMR_COMP_DRIVER_PARAM(pname, be, alg, lib)			\
+	module_param_cb(pname, &cmr_param_driver_ops, &cmr_be[be], 0644); \
+	MODULE_PARM_DESC(pname, "compression engine's crypto API driver " \
+			 "for " alg " (empty: an asynchronous one if "	\
+			 "registered; " lib ": none)")
+
+CMR_COMP_DRIVER_PARAM(deflate_driver, CMR_BE_DEFLATE, "deflate", "lib/zlib");
+CMR_COMP_DRIVER_PARAM(lz4_driver, CMR_BE_LZ4, "lz4", "lib/lz4");
+CMR_COMP_DRIVER_PARAM(zstd_driver, CMR_BE_ZSTD, "zstd", "lib/zstd");
 
 CMR_DRIVER_PARAM(gcm_aes_driver, CMR_BE_GCM, "gcm(aes)");
 CMR_DRIVER_PARAM(xts_aes_driver, CMR_BE_XTS, "xts(aes)");
@@ -214,25 +270,24 @@ CMR_DRIVER_PARAM(crc32c_driver, CMR_BE_CRC32C, "crc32c");
 struct cmr_alg_desc {
 	const char *name;		/* in sysfs and the benchmark */
 	int (*run)(struct cmr_run *r);
-	const char *lib;		/* backend if not the crypto API */
-	enum cmr_be be;			/* crypto API algorithm if !lib */
+	enum cmr_be be;			/* crypto API algorithm, if any */
 	bool keyed;			/* takes a key object */
 	bool streams;			/* takes a stream object */
 };
 
 static const struct cmr_alg_desc cmr_algs[CMR_NUM_ALGS] = {
 	[CMR_ALG_MEMCPY] = {
-		.name = "memcpy", .run = cmr_comp_memcpy, .lib = "memcpy",
+		.name = "memcpy", .run = cmr_comp_memcpy,
 	},
 	[CMR_ALG_DEFLATE] = {
-		.name = "deflate", .run = cmr_comp_deflate, .lib = "lib/zlib",
-		.streams = true,
+		.name = "deflate", .run = cmr_comp_deflate,
+		.be = CMR_BE_DEFLATE, .streams = true,
 	},
 	[CMR_ALG_LZ4] = {
-		.name = "lz4", .run = cmr_comp_lz4, .lib = "lib/lz4",
+		.name = "lz4", .run = cmr_comp_lz4, .be = CMR_BE_LZ4,
 	},
 	[CMR_ALG_ZSTD] = {
-		.name = "zstd", .run = cmr_comp_zstd, .lib = "lib/zstd",
+		.name = "zstd", .run = cmr_comp_zstd, .be = CMR_BE_ZSTD,
 		.streams = true,
 	},
 	[CMR_ALG_AES_GCM] = {
@@ -260,25 +315,47 @@ static const struct cmr_alg_desc cmr_algs[CMR_NUM_ALGS] = {
 	},
 };
 
+/*
+ * What serves algorithm @d now, into @buf: a crypto API driver, a library,
+ * or "driver,library" (the driver takes what it can, the library the
+ * rest), or "unavailable".  Returns whether anything serves it.
+ */
+static bool cmr_alg_backend(const struct cmr_alg_desc *d, char *buf,
+			    size_t len)
+{
+	const struct cmr_be_desc *be = &cmr_be[d->be];
+	bool served = true;
+
+	if (d->be == CMR_BE_NONE) {
+		strscpy(buf, d->name, len);	/* memcpy */
+		return true;
+	}
+	/* Ask now: drivers come and go with their modules. */
+	cmr_be_probe(d->be);
+	mutex_lock(&cmr_be_lock);
+	if (be->lib && be->used[0]) {
+		snprintf(buf, len, "%s,%s", be->used, be->lib);
+	} else if (be->lib) {
+		strscpy(buf, be->lib, len);
+	} else if (be->used[0]) {
+		strscpy(buf, be->used, len);
+	} else {
+		strscpy(buf, "unavailable", len);
+		served = false;
+	}
+	mutex_unlock(&cmr_be_lock);
+	return served;
+}
+
 ssize_t cmr_compute_backends_show(char *buf)
 {
-	const struct cmr_alg_desc *d;
+	char backend[2 * CRYPTO_MAX_ALG_NAME];
 	int len = 0, i;
 
 	for (i = 0; i < CMR_NUM_ALGS; i++) {
-		d = &cmr_algs[i];
-		if (d->lib) {
-			len += sysfs_emit_at(buf, len, "%s %s\n", d->name,
-					     d->lib);
-			continue;
-		}
-		/* Who serves it now: drivers come and go with their modules. */
-		cmr_be_probe(d->be);
-		mutex_lock(&cmr_be_lock);
-		len += sysfs_emit_at(buf, len, "%s %s\n", d->name,
-				     cmr_be[d->be].used[0] ?
-				     cmr_be[d->be].used : "unavailable");
-		mutex_unlock(&cmr_be_lock);
+		cmr_alg_backend(&cmr_algs[i], backend, sizeof(backend));
+		len += sysfs_emit_at(buf, len, "%s %s\n", cmr_algs[i].name,
+				     backend);
 	}
 	return len;
 }
@@ -292,7 +369,6 @@ void cmr_compute_query_caps(struct cmr_compute_caps *caps)
 {
 	const struct cmr_alg_desc *d;
 	struct cmr_alg_caps *c;
-	void *tfm;
 	int i;
 
 	caps->num_algs = CMR_NUM_ALGS;
@@ -300,20 +376,9 @@ void cmr_compute_query_caps(struct cmr_compute_caps *caps)
 		d = &cmr_algs[i];
 		c = &caps->alg[i];
 		memset(c, 0, sizeof(*c));
-		if (d->lib) {
-			c->flags = CMR_ALG_CAP_SUPPORTED;
-			strscpy(c->backend, d->lib, sizeof(c->backend));
-		} else {
-			tfm = cmr_be_get(d->be);
-			if (IS_ERR(tfm))
-				continue;
-			cmr_be_free(d->be, tfm);
-			c->flags = CMR_ALG_CAP_SUPPORTED;
-			mutex_lock(&cmr_be_lock);
-			strscpy(c->backend, cmr_be[d->be].used,
-				sizeof(c->backend));
-			mutex_unlock(&cmr_be_lock);
-		}
+		if (!cmr_alg_backend(d, c->backend, sizeof(c->backend)))
+			continue;
+		c->flags = CMR_ALG_CAP_SUPPORTED;
 		if (d->streams)
 			c->flags |= CMR_ALG_CAP_STREAM;
 		if (d->keyed)
@@ -569,7 +634,7 @@ static int cmr_bench_run(struct cmr_bench *b)
 		0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00,
 	};
 	enum cmr_compute_alg alg = b->p.alg;
-	char backend[CRYPTO_MAX_ALG_NAME];
+	char backend[2 * CRYPTO_MAX_ALG_NAME];
 	u8 result[CMR_COMPUTE_RESULT_LEN];
 	struct cmr_compute_ws *ws;
 	struct cmr_key *key = NULL;
@@ -646,10 +711,7 @@ static int cmr_bench_run(struct cmr_bench *b)
 	}
 	ns = max_t(u64, ktime_get_ns() - t0, 1);
 
-	mutex_lock(&cmr_be_lock);
-	strscpy(backend, b->d->lib ? b->d->lib : cmr_be[b->d->be].used,
-		sizeof(backend));
-	mutex_unlock(&cmr_be_lock);
+	cmr_alg_backend(b->d, backend, sizeof(backend));
 
 	snprintf(cmr_bench_result, sizeof(cmr_bench_result),
 		 "alg=%s dir=%s size=%u iterations=%u level=%u flags=%u aad=%u unit=%u data=%s in_bytes=%u out_bytes=%u backend=%s ns_per_op=%llu MBps=%llu\n",

@@ -41,8 +41,16 @@ struct cmr_run {
 	u8 *result;			/* CMR_COMPUTE_RESULT_LEN bytes */
 };
 
-/* Algorithms served through the crypto API; see cmr_compute.c. */
+/*
+ * Algorithms served through the crypto API; see cmr_compute.c.  The
+ * compressors are served there only by a driver that is an engine of its
+ * own (their library serves what it does not).
+ */
 enum cmr_be {
+	CMR_BE_NONE,		/* a library only */
+	CMR_BE_DEFLATE,
+	CMR_BE_LZ4,
+	CMR_BE_ZSTD,
 	CMR_BE_GCM,
 	CMR_BE_XTS,
 	CMR_BE_SHA256,
@@ -152,6 +160,9 @@ struct cmr_compute_ws {
 
 	/* cmr_crypto.c, allocated on first use */
 	struct crypto_shash *hash[CMR_NUM_WS_HASH];
+	/* compression drivers by enum cmr_be, and one request for each */
+	struct acomp_req *acomp_req[CMR_NUM_BE];
+	u32 acomp_none;			/* BIT(be): the library serves be */
 	void *req;			/* aead or skcipher request */
 	unsigned int req_size;
 	struct scatterlist *sg;		/* sg_cap for src, then sg_cap for dst */
@@ -162,6 +173,7 @@ struct cmr_compute_ws {
 };
 
 /* cmr_compute.c */
+struct crypto_acomp *cmr_be_alloc_acomp(enum cmr_be be);
 struct crypto_aead *cmr_be_alloc_aead(enum cmr_be be);
 struct crypto_skcipher *cmr_be_alloc_skcipher(enum cmr_be be);
 struct crypto_shash *cmr_be_alloc_shash(enum cmr_be be);
@@ -183,6 +195,8 @@ void cmr_crypto_key_fini(struct cmr_key *key);
 int cmr_crypto_gcm(struct cmr_run *r);
 int cmr_crypto_xts(struct cmr_run *r);
 int cmr_crypto_digest(struct cmr_run *r);
+int cmr_crypto_acomp(struct cmr_run *r, enum cmr_be be, u8 *dst, u32 dst_cap,
+		     u32 *produced);
 void cmr_crypto_ws_fini(struct cmr_compute_ws *ws);
 void cmr_crypto_key_sizes(enum cmr_compute_alg alg, u16 *min, u16 *max,
 			  u16 *step);

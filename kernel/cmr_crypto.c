@@ -3,9 +3,12 @@
  * cmr: crypto, digest and checksum backends, all through the kernel crypto
  * API so that whichever driver serves the algorithm (a hardware engine
  * included) serves the WR: AES-GCM (aead "gcm(aes)"), AES-XTS (skcipher
- * "xts(aes)"), SHA-256, HMAC-SHA256, CRC32 and CRC32C (shash).  An
- * asynchronous driver is waited for: WRs of one context run one at a time.
+ * "xts(aes)"), SHA-256, HMAC-SHA256, CRC32 and CRC32C (shash); and the
+ * compression engines' drivers (acomp "deflate", "lz4", "zstd") for the
+ * WRs cmr_comp.c hands them.  An asynchronous driver is waited for: WRs of
+ * one context run one at a time.
  */
+#include <crypto/acompress.h>
 #include <crypto/aead.h>
 #include <crypto/hash.h>
 #include <crypto/skcipher.h>
@@ -378,6 +381,85 @@ int cmr_crypto_xts(struct cmr_run *r)
 	return 0;
 }
 
+/* Compression drivers */
+
+/*
+ * The context's request on the compression driver for @be, or NULL when
+ * the library serves @be.  The driver is chosen when the context first
+ * needs one and kept, as the hash tfms are; a failed allocation is not
+ * remembered (the library serves this WR, the next one tries again).
+ */
+static struct acomp_req *cmr_ws_acomp(struct cmr_compute_ws *ws,
+				      enum cmr_be be)
+{
+	struct crypto_acomp *tfm;
+	struct acomp_req *req;
+
+	if (ws->acomp_req[be] || (ws->acomp_none & BIT(be)))
+		return ws->acomp_req[be];
+	tfm = cmr_be_alloc_acomp(be);
+	if (IS_ERR(tfm)) {
+		if (PTR_ERR(tfm) != -ENOMEM)
+			ws->acomp_none |= BIT(be);
+		return NULL;
+	}
+	/* A software driver's request carries its codec's workspace. */
+	req = acomp_request_alloc(tfm);
+	if (!req) {
+		crypto_free_acomp(tfm);
+		return NULL;
+	}
+	ws->acomp_req[be] = req;
+	return req;
+}
+
+/*
+ * Compress (FORWARD) or decompress r's source into @dst on the driver
+ * serving @be.  Returns 0 with *produced set; -ENOENT if no driver serves
+ * @be; another error if the driver could not do it.  On any error the
+ * caller runs the library, which also decides the WR's status: drivers
+ * report a short destination and corrupt input alike.
+ */
+int cmr_crypto_acomp(struct cmr_run *r, enum cmr_be be, u8 *dst, u32 dst_cap,
+		     u32 *produced)
+{
+	struct cmr_compute_ws *ws = r->ws;
+	struct cmr_sg_part src_part, dst_part;
+	struct scatterlist *sgs, *sgd;
+	DECLARE_CRYPTO_WAIT(wait);
+	struct acomp_req *req;
+	unsigned int ns, nd;
+	int err;
+
+	req = cmr_ws_acomp(ws, be);
+	if (!req)
+		return -ENOENT;
+	if (!r->src_len || !dst_cap)
+		return -EINVAL;		/* drivers refuse empty buffers */
+	src_part = cmr_sg_part_of(r->src, r->src_len);
+	dst_part = cmr_sg_part_of(dst, dst_cap);
+	ns = cmr_sg_nents(&src_part, NULL);
+	nd = cmr_sg_nents(&dst_part, NULL);
+	err = cmr_ws_prepare(ws, max(ns, nd), 0);
+	if (err)
+		return err;
+	sgs = cmr_sg_fill(ws, 0, ns, &src_part, NULL);
+	sgd = cmr_sg_fill(ws, 1, nd, &dst_part, NULL);
+
+	acomp_request_set_params(req, sgs, sgd, r->src_len, dst_cap);
+	acomp_request_set_callback(req, CMR_CRYPTO_REQ_FLAGS, crypto_req_done,
+				   &wait);
+	err = crypto_wait_req(r->p->dir == CMR_DIR_FORWARD ?
+			      crypto_acomp_compress(req) :
+			      crypto_acomp_decompress(req), &wait);
+	if (err)
+		return err;
+	if (req->dlen > dst_cap)
+		return -EIO;
+	*produced = req->dlen;
+	return 0;
+}
+
 /* Digests and checksums */
 
 static const enum cmr_be cmr_ws_hash_be[CMR_NUM_WS_HASH] = {
@@ -513,6 +595,16 @@ void cmr_crypto_ws_fini(struct cmr_compute_ws *ws)
 	for (i = 0; i < CMR_NUM_WS_HASH; i++)
 		if (ws->hash[i])
 			crypto_free_shash(ws->hash[i]);
+	for (i = 0; i < CMR_NUM_BE; i++) {
+		struct acomp_req *req = ws->acomp_req[i];
+
+		if (req) {
+			struct crypto_acomp *tfm = crypto_acomp_reqtfm(req);
+
+			acomp_request_free(req);
+			crypto_free_acomp(tfm);
+		}
+	}
 	kvfree(ws->sg);
 	kfree_sensitive(ws->req);	/* request contexts may hold key state */
 }

@@ -34,12 +34,19 @@ cmr_kver_of() {
 }
 
 # Build cmr.ko from the sources in directory $1 (kernel/, or a copy of it
-# for another kernel) against $KDIR; a warning fails the build.
+# for another kernel) against $KDIR, and the modules the in-VM tests load
+# beside it (tests/kmod) into $CMR_BUILD/test-kmod-$KVER; a warning fails
+# the build.
 cmr_kbuild() {
 	_log=$CMR_BUILD/kbuild-$KVER.log
-	make -s -C "$1" KDIR="$KDIR" >"$_log" 2>&1 || { cat "$_log" >&2; return 1; }
+	_tests=$CMR_BUILD/test-kmod-$KVER
+	mkdir -p "$_tests"
+	cp -p "$CMR_TOP"/tests/kmod/Kbuild "$CMR_TOP"/tests/kmod/*.c "$_tests/"
+	{ make -s -C "$1" KDIR="$KDIR" &&
+	  make -s -C "$KDIR" M="$_tests" modules; } >"$_log" 2>&1 ||
+		{ cat "$_log" >&2; return 1; }
 	if grep -E 'warning:|error:' "$_log" >&2; then
-		echo "build: cmr.ko must build without warnings" >&2
+		echo "build: kernel modules must build without warnings" >&2
 		return 1
 	fi
 }

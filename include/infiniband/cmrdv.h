@@ -72,7 +72,8 @@ struct cmrdv_alg_caps {
 	uint16_t key_size_step;
 	uint16_t reserved2;
 	char backend[64];		/* the engine serving it, e.g. a crypto
-					 * API driver name */
+					 * API driver name, or "driver,library"
+					 * for a compressor */
 };
 
 struct cmrdv_device_attr {
