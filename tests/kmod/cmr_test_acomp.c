@@ -7,6 +7,11 @@
  * an engine's interrupt would, with the result of the software
  * implementation (and its 128 KiB limit).  The requests it completed
  * successfully are counted in /sys/module/cmr_test_acomp/parameters/.
+ *
+ * The software implementations are set up when the module loads, not per
+ * tfm: a tfm is then as cheap as an engine's, and fault injection in its
+ * user's thread does not reach 6.1's scompress, whose failed scratch
+ * allocation leaves the scratch buffers NULL for every later user.
  */
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -16,16 +21,12 @@
 
 struct cta_alg {
 	struct acomp_alg alg;
-	unsigned int compressed;	/* under cta_count_lock */
-	unsigned int decompressed;	/* under cta_count_lock */
-};
-
-struct cta_tfm_ctx {
-	struct cta_alg *alg;
-	struct crypto_acomp *fallback;
-	/* Serialises the requests of this tfm; protects fallback_req. */
+	struct crypto_acomp *fallback;	/* the software implementation */
+	/* Serialises the requests of all tfms; protects fallback_req. */
 	struct mutex lock;
 	struct acomp_req *fallback_req;
+	unsigned int compressed;	/* under cta_count_lock */
+	unsigned int decompressed;	/* under cta_count_lock */
 };
 
 struct cta_req_ctx {
@@ -42,12 +43,14 @@ static void cta_work(struct work_struct *work)
 	struct cta_req_ctx *rctx = container_of(work, struct cta_req_ctx,
 						work);
 	struct acomp_req *req = rctx->req;
-	struct cta_tfm_ctx *ctx = acomp_tfm_ctx(crypto_acomp_reqtfm(req));
-	struct acomp_req *fb = ctx->fallback_req;
+	struct crypto_tfm *tfm = crypto_acomp_tfm(crypto_acomp_reqtfm(req));
+	struct cta_alg *a = container_of(tfm->__crt_alg, struct cta_alg,
+					 alg.base);
+	struct acomp_req *fb = a->fallback_req;
 	DECLARE_CRYPTO_WAIT(wait);
 	int err;
 
-	mutex_lock(&ctx->lock);
+	mutex_lock(&a->lock);
 	acomp_request_set_params(fb, req->src, req->dst, req->slen,
 				 req->dlen);
 	acomp_request_set_callback(fb, CRYPTO_TFM_REQ_MAY_SLEEP,
@@ -56,14 +59,14 @@ static void cta_work(struct work_struct *work)
 					       crypto_acomp_decompress(fb),
 			      &wait);
 	req->dlen = fb->dlen;
-	mutex_unlock(&ctx->lock);
+	mutex_unlock(&a->lock);
 
 	if (!err) {
 		spin_lock(&cta_count_lock);
 		if (rctx->compress)
-			ctx->alg->compressed++;
+			a->compressed++;
 		else
-			ctx->alg->decompressed++;
+			a->decompressed++;
 		spin_unlock(&cta_count_lock);
 	}
 	acomp_request_complete(req, err);
@@ -90,48 +93,39 @@ static int cta_decompress(struct acomp_req *req)
 	return cta_queue(req, false);
 }
 
-static int cta_init(struct crypto_acomp *tfm)
+/* The same algorithm's synchronous (software) implementation. */
+static int cta_fallback_init(struct cta_alg *a)
 {
-	struct cta_tfm_ctx *ctx = acomp_tfm_ctx(tfm);
-	struct crypto_alg *base = crypto_acomp_tfm(tfm)->__crt_alg;
-
-	ctx->alg = container_of(base, struct cta_alg, alg.base);
-	/* The same algorithm's synchronous (software) implementation. */
-	ctx->fallback = crypto_alloc_acomp(base->cra_name, 0,
-					   CRYPTO_ALG_ASYNC);
-	if (IS_ERR(ctx->fallback))
-		return PTR_ERR(ctx->fallback);
-	ctx->fallback_req = acomp_request_alloc(ctx->fallback);
-	if (!ctx->fallback_req) {
-		crypto_free_acomp(ctx->fallback);
+	a->fallback = crypto_alloc_acomp(a->alg.base.cra_name, 0,
+					 CRYPTO_ALG_ASYNC);
+	if (IS_ERR(a->fallback))
+		return PTR_ERR(a->fallback);
+	a->fallback_req = acomp_request_alloc(a->fallback);
+	if (!a->fallback_req) {
+		crypto_free_acomp(a->fallback);
 		return -ENOMEM;
 	}
-	mutex_init(&ctx->lock);
+	mutex_init(&a->lock);
 	return 0;
 }
 
-static void cta_exit(struct crypto_acomp *tfm)
+static void cta_fallback_fini(struct cta_alg *a)
 {
-	struct cta_tfm_ctx *ctx = acomp_tfm_ctx(tfm);
-
-	acomp_request_free(ctx->fallback_req);
-	crypto_free_acomp(ctx->fallback);
-	mutex_destroy(&ctx->lock);
+	acomp_request_free(a->fallback_req);
+	crypto_free_acomp(a->fallback);
+	mutex_destroy(&a->lock);
 }
 
 #define CTA_ALG(name) {							\
 	.alg = {							\
 		.compress = cta_compress,				\
 		.decompress = cta_decompress,				\
-		.init = cta_init,					\
-		.exit = cta_exit,					\
 		.reqsize = sizeof(struct cta_req_ctx),			\
 		.base = {						\
 			.cra_name = name,				\
 			.cra_driver_name = name "-cmr-test",		\
 			.cra_priority = 5000,				\
 			.cra_flags = CRYPTO_ALG_ASYNC,			\
-			.cra_ctxsize = sizeof(struct cta_tfm_ctx),	\
 			.cra_module = THIS_MODULE,			\
 		},							\
 	},								\
@@ -161,15 +155,22 @@ static int __init cta_module_init(void)
 	if (!cta_wq)
 		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(cta_algs); i++) {
-		err = crypto_register_acomp(&cta_algs[i].alg);
+		err = cta_fallback_init(&cta_algs[i]);
 		if (err)
 			goto fail;
+		err = crypto_register_acomp(&cta_algs[i].alg);
+		if (err) {
+			cta_fallback_fini(&cta_algs[i]);
+			goto fail;
+		}
 	}
 	return 0;
 
 fail:
-	while (i--)
+	while (i--) {
 		crypto_unregister_acomp(&cta_algs[i].alg);
+		cta_fallback_fini(&cta_algs[i]);
+	}
 	destroy_workqueue(cta_wq);
 	return err;
 }
@@ -178,8 +179,10 @@ static void __exit cta_module_exit(void)
 {
 	int i;
 
-	for (i = 0; i < ARRAY_SIZE(cta_algs); i++)
+	for (i = 0; i < ARRAY_SIZE(cta_algs); i++) {
 		crypto_unregister_acomp(&cta_algs[i].alg);
+		cta_fallback_fini(&cta_algs[i]);
+	}
 	destroy_workqueue(cta_wq);
 }
 
