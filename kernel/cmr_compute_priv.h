@@ -47,7 +47,7 @@ struct cmr_run {
  * own (their library serves what it does not).
  */
 enum cmr_be {
-	CMR_BE_NONE,		/* a library only */
+	CMR_BE_NONE,		/* memcpy: no crypto API algorithm */
 	CMR_BE_DEFLATE,
 	CMR_BE_LZ4,
 	CMR_BE_ZSTD,
