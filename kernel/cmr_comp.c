@@ -512,29 +512,24 @@ out_of_input:
 	return 0;
 }
 
-/* Checksums of the whole source, in chunks: it may be 4 MiB. */
-static u32 cmr_src_crc32(const struct cmr_run *r)
+static u32 cmr_adler32(u32 adler, const void *buf, size_t len)
 {
-	u32 off, n, crc = 0;
-
-	for (off = 0; off < r->src_len; off += n) {
-		n = min(r->src_len - off, 8 * CMR_COMPUTE_CHUNK);
-		crc = cmr_crc32(crc, r->src + off, n);
-		cond_resched();
-	}
-	return crc;
+	return zlib_adler32(adler, buf, len);
 }
 
-static u32 cmr_src_adler32(const struct cmr_run *r)
+/* A checksum of the whole source, in chunks: it may be 4 MiB. */
+static u32 cmr_src_sum(const struct cmr_run *r,
+		       u32 (*sum)(u32 seed, const void *buf, size_t len),
+		       u32 seed)
 {
-	u32 off, n, adler = 1;
+	u32 off, n;
 
 	for (off = 0; off < r->src_len; off += n) {
 		n = min(r->src_len - off, 8 * CMR_COMPUTE_CHUNK);
-		adler = zlib_adler32(adler, r->src + off, n);
+		seed = sum(seed, r->src + off, n);
 		cond_resched();
 	}
-	return adler;
+	return seed;
 }
 
 /* One-shot compression on the engine's driver, framed here. */
@@ -562,10 +557,10 @@ static int cmr_deflate_driver(struct cmr_run *r, u32 frame)
 		/* RFC 1950: a window of up to 32 KiB, the default level */
 		r->dst[0] = 0x78;
 		r->dst[1] = 0x9c;
-		put_unaligned_be32(cmr_src_adler32(r), end);
+		put_unaligned_be32(cmr_src_sum(r, cmr_adler32, 1), end);
 	} else if (frame == CMR_COMPUTE_FRAME_GZIP) {
 		cmr_gzip_header(r->dst, Z_DEFAULT_COMPRESSION);
-		put_unaligned_le32(cmr_src_crc32(r), end);
+		put_unaligned_le32(cmr_src_sum(r, cmr_crc32, 0), end);
 		put_unaligned_le32(r->src_len, end + 4);
 	}
 	r->produced = hdr + n + trailer;
