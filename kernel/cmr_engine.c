@@ -501,19 +501,10 @@ again:
 		prod = cmr_queue_user_producer(&rq->q);
 	if (unlikely(cmr_queue_pending(&rq->q, prod) > rq->q.num_entries)) {
 		mutex_unlock(&rq->lock);
-		if (rq->srq) {
-			struct ib_event ev = {
-				.device = rq->srq->ibsrq.device,
-				.element.srq = &rq->srq->ibsrq,
-				.event = IB_EVENT_SRQ_ERR,
-			};
-
-			if (rq->srq->ibsrq.event_handler)
-				rq->srq->ibsrq.event_handler(&ev,
-					rq->srq->ibsrq.srq_context);
-		} else {
+		if (rq->srq)
+			cmr_srq_event(rq->srq, IB_EVENT_SRQ_ERR);
+		else
 			cmr_qp_fatal(peer);
-		}
 		if (reliable)
 			x->status = IB_WC_REM_OP_ERR;
 		return CMR_EXEC_DONE;
@@ -631,17 +622,8 @@ consume:
 	}
 	mutex_unlock(&rq->lock);
 
-	if (limit) {
-		struct ib_event ev = {
-			.device = rq->srq->ibsrq.device,
-			.element.srq = &rq->srq->ibsrq,
-			.event = IB_EVENT_SRQ_LIMIT_REACHED,
-		};
-
-		if (rq->srq->ibsrq.event_handler)
-			rq->srq->ibsrq.event_handler(&ev,
-						     rq->srq->ibsrq.srq_context);
-	}
+	if (limit)
+		cmr_srq_event(rq->srq, IB_EVENT_SRQ_LIMIT_REACHED);
 	/* The receiver lost a completion: its queues cannot be trusted. */
 	if (cqe_lost)
 		cmr_qp_error(peer, IB_EVENT_QP_FATAL);
@@ -661,19 +643,31 @@ out:
 
 /* Operations; each sets x->status and returns enum cmr_exec_result. */
 
-static int cmr_op_send(struct cmr_exec *x)
+/*
+ * The sender's half of an operation that consumes a receive WQE: checks
+ * the local SGEs and finds the connected peer.  Returns NULL with
+ * x->status set if the WR completes here.
+ */
+static struct cmr_qp *cmr_exec_sender(struct cmr_exec *x)
 {
 	struct cmr_qp *peer;
 
 	x->status = cmr_exec_local(x, 0);
 	if (x->status)
-		return CMR_EXEC_DONE;
+		return NULL;
 	x->byte_len = x->len;
 	peer = cmr_conn_peer(x->qp);
-	if (!peer) {	/* nobody answers: RC retries in vain, UC loses it */
+	if (!peer)	/* nobody answers: RC retries in vain, UC loses it */
 		x->status = cmr_remote_status(x->qp, IB_WC_RETRY_EXC_ERR);
+	return peer;
+}
+
+static int cmr_op_send(struct cmr_exec *x)
+{
+	struct cmr_qp *peer = cmr_exec_sender(x);
+
+	if (!peer)
 		return CMR_EXEC_DONE;
-	}
 	return cmr_deliver(x, peer, NULL, NULL);
 }
 
@@ -756,15 +750,9 @@ static int cmr_op_write(struct cmr_exec *x)
 	if (x->wqe->opcode != CMR_OP_RDMA_WRITE_WITH_IMM)
 		return cmr_op_rdma(x, false);
 
-	x->status = cmr_exec_local(x, 0);
-	if (x->status)
+	peer = cmr_exec_sender(x);
+	if (!peer)
 		return CMR_EXEC_DONE;
-	x->byte_len = x->len;
-	peer = cmr_conn_peer(x->qp);
-	if (!peer) {	/* nobody answers: RC retries in vain, UC loses it */
-		x->status = cmr_remote_status(x->qp, IB_WC_RETRY_EXC_ERR);
-		return CMR_EXEC_DONE;
-	}
 	/* A zero-length write checks neither rkey nor address. */
 	if (x->len) {
 		x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,

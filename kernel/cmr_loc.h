@@ -81,6 +81,7 @@ int cmr_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 /* cmr_qp.c */
 void cmr_qp_put(struct cmr_qp *qp);
 void cmr_qp_event(struct cmr_qp *qp, enum ib_event_type type);
+void cmr_srq_event(struct cmr_srq *srq, enum ib_event_type type);
 void cmr_qp_error(struct cmr_qp *qp, enum ib_event_type event);
 void cmr_qp_fatal(struct cmr_qp *qp);
 void cmr_rq_init(struct cmr_rq *rq, struct cmr_srq *srq);

@@ -48,6 +48,18 @@ void cmr_qp_event(struct cmr_qp *qp, enum ib_event_type type)
 		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
 }
 
+void cmr_srq_event(struct cmr_srq *srq, enum ib_event_type type)
+{
+	struct ib_event ev = {
+		.device = srq->ibsrq.device,
+		.element.srq = &srq->ibsrq,
+		.event = type,
+	};
+
+	if (srq->ibsrq.event_handler)
+		srq->ibsrq.event_handler(&ev, srq->ibsrq.srq_context);
+}
+
 /*
  * Move a QP to ERR from any context (its own engine, a peer's, a fatal
  * ring).  The flush runs in the QP's sq_work (or inline by its own
