@@ -47,6 +47,15 @@ struct cmr_be_desc {
 	char want[CRYPTO_MAX_ALG_NAME];
 	/* Driver of the latest allocation, "" if none; under cmr_be_lock. */
 	char used[CRYPTO_MAX_ALG_NAME];
+	/*
+	 * A tfm of the requested driver, held while it is requested, NULL
+	 * for the default or the library; under kernel_param_lock.  It
+	 * keeps the driver's module and shared set-up alive, so an engine's
+	 * allocation never does first-time set-up: 6.1's scomp leaves its
+	 * scratch users counted when allocating the scratches fails, and the
+	 * next request then copies into a NULL buffer.
+	 */
+	void *held;
 };
 
 static DEFINE_MUTEX(cmr_be_lock);
@@ -144,7 +153,8 @@ static void *cmr_be_alloc(enum cmr_be be, const char *driver)
 
 /*
  * Allocate from the driver the administrator chose, if any.  If none can
- * be had (its module went and cannot be loaded), nothing serves @be now.
+ * be had (the default driver's module went and cannot be loaded), nothing
+ * serves @be now.
  */
 static void *cmr_be_get(enum cmr_be be)
 {
@@ -225,11 +235,26 @@ static int cmr_param_set_driver(const char *val, const struct kernel_param *kp)
 		mutex_lock(&cmr_be_lock);
 		d->used[0] = '\0';
 		mutex_unlock(&cmr_be_lock);
-	} else {
+		tfm = NULL;
+	} else if (!*name) {
 		cmr_be_free(be, tfm);
+		tfm = NULL;
 	}
+	if (d->held)
+		cmr_be_free(be, d->held);
+	d->held = tfm;
 	strscpy(d->want, name, sizeof(d->want));
 	return 0;
+}
+
+/* At unload, or if loading fails after the parameters were set. */
+static void cmr_param_free_driver(void *arg)
+{
+	struct cmr_be_desc *d = arg;
+
+	if (d->held)
+		cmr_be_free(d - cmr_be, d->held);
+	d->held = NULL;
 }
 
 static int cmr_param_get_driver(char *buffer, const struct kernel_param *kp)
@@ -242,6 +267,7 @@ static int cmr_param_get_driver(char *buffer, const struct kernel_param *kp)
 static const struct kernel_param_ops cmr_param_driver_ops = {
 	.set = cmr_param_set_driver,
 	.get = cmr_param_get_driver,
+	.free = cmr_param_free_driver,
 };
 
 #define CMR_DRIVER_PARAM(pname, be, alg)				\

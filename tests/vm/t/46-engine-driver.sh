@@ -10,7 +10,7 @@
 # errors; the library still takes DEFLATE decompression, explicit levels
 # and streams.  Pinned to the library, or to the crypto API's software
 # drivers (which pass the same checks), then unloaded, the driver serves
-# nothing more.
+# nothing more.  Pinned by name, the driver stays loaded until unpinned.
 set -eu -o pipefail
 fail() { echo "FAIL: $*"; exit 1; }
 ko=$CMR_BUILD/test-kmod-$(uname -r)/cmr_test_acomp.ko
@@ -18,7 +18,9 @@ sys=/sys/class/infiniband/cmr0/compute_backends
 counters=/sys/module/cmr_test_acomp/parameters
 [ -f "$ko" ] || { echo "no $ko: scripts/build builds it"; exit 77; }
 grep -q '^cmr_test_acomp ' /proc/modules && rmmod cmr_test_acomp
-trap 'rmmod cmr_test_acomp 2>/dev/null || true' EXIT
+param() { echo "$2" > "/sys/module/cmr/parameters/$1_driver"; }
+trap 'for a in deflate lz4 zstd; do param $a ""; done
+      rmmod cmr_test_acomp 2>/dev/null || true' EXIT
 
 backend() { awk -v a="$1" '$1 == a { print $2 }' $sys; }
 lib() { case $1 in deflate) echo lib/zlib ;; *) echo "lib/$1" ;; esac; }
@@ -54,7 +56,12 @@ done
 # API's does: cmr must not have handed it a DEFLATE decompression.
 [ "$(served deflate_decompressed)" = 0 ] || fail "DEFLATE decompression went to the driver"
 
-param() { echo "$2" > "/sys/module/cmr/parameters/$1_driver"; }
+# Pinned by name, the driver is held: its module stays.
+param deflate deflate-cmr-test
+[ "$(backend deflate)" = "deflate-cmr-test,lib/zlib" ] || fail "pinned to deflate-cmr-test: $(cat $sys)"
+rmmod cmr_test_acomp 2>/dev/null && fail "a pinned driver's module went away"
+grep -q '^cmr_test_acomp ' /proc/modules || fail "cmr_test_acomp gone"
+
 # Pinned to the library: the driver sees no more WRs.
 param deflate lib/zlib
 [ "$(backend deflate)" = lib/zlib ] || fail "pinned to lib/zlib: $(cat $sys)"
@@ -79,4 +86,22 @@ rmmod cmr_test_acomp || fail "the driver is held after its users closed"
 trap - EXIT
 libs "with the driver unloaded"
 "$CMR_BUILD/bin/cmr-perf" -a zstd -s 4096 -n 5 > /dev/null
+
+# Pinned when cmr.ko loads, the driver is held until cmr.ko goes, also
+# when loading fails after the parameters were taken.
+insmod "$ko"
+trap 'grep -q "^cmr " /proc/modules || insmod "$CMR_KMOD"
+      rmmod cmr_test_acomp 2>/dev/null || true' EXIT
+rmmod cmr
+insmod "$CMR_KMOD" deflate_driver=deflate-cmr-test
+[ "$(backend deflate)" = "deflate-cmr-test,lib/zlib" ] || fail "pinned at load: $(cat $sys)"
+rmmod cmr_test_acomp 2>/dev/null && fail "a driver pinned at load went away"
+rmmod cmr
+rmmod cmr_test_acomp || fail "cmr.ko's unload kept its pinned driver"
+insmod "$ko"
+insmod "$CMR_KMOD" deflate_driver=deflate-cmr-test num_devices=0 2>/dev/null &&
+	fail "num_devices=0 accepted"
+rmmod cmr_test_acomp || fail "a failed load of cmr.ko kept its pinned driver"
+insmod "$CMR_KMOD"
+trap - EXIT
 echo "engine driver ok"
