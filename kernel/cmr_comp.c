@@ -38,6 +38,12 @@ static u32 cmr_crc32(u32 crc, const void *buf, size_t len)
 	return ~crc32_le(~crc, buf, len);
 }
 
+/* zlib's adler32() with cmr_crc32()'s signature, for cmr_src_sum(). */
+static u32 cmr_adler32(u32 adler, const void *buf, size_t len)
+{
+	return zlib_adler32(adler, buf, len);
+}
+
 /* Workspaces: allocated on first use, charged to the caller's memcg. */
 static void *cmr_work_alloc(size_t size)
 {
@@ -510,11 +516,6 @@ out_of_input:
 		return CMR_VERR_CORRUPT_INPUT;
 	}
 	return 0;
-}
-
-static u32 cmr_adler32(u32 adler, const void *buf, size_t len)
-{
-	return zlib_adler32(adler, buf, len);
 }
 
 /* A checksum of the whole source, in chunks: it may be 4 MiB. */
