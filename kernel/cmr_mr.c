@@ -482,8 +482,15 @@ struct ib_mr *cmr_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 	} else if (!length) {
 		return ERR_PTR(-EINVAL);
 	}
+	/*
+	 * Pages pinned for reading may be ones the process cannot write
+	 * (since 6.2 a read-only pin shares a private file mapping's page
+	 * cache): granting write access pins them anew, for writing.
+	 */
 	new_mem = (flags & IB_MR_REREG_TRANS) ||
-		  ((access ^ mr->access) & IB_ACCESS_ON_DEMAND);
+		  ((access ^ mr->access) & IB_ACCESS_ON_DEMAND) ||
+		  (mr->kind == CMR_MR_PINNED && ib_access_writable(access) &&
+		   !mr->umem->writable);
 	if (new_mem && (mr->kind == CMR_MR_IMPLICIT ||
 			((access & IB_ACCESS_ON_DEMAND) && !start &&
 			 length == U64_MAX)))
