@@ -495,6 +495,12 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 
 again:
 	mutex_lock(&rq->lock);
+	/* It may have stopped receiving since the look-up (a reset waits here). */
+	if (!cmr_qp_state_receives(READ_ONCE(peer->attr.qp_state))) {
+		mutex_unlock(&rq->lock);
+		x->status = cmr_deliver_req_status(qp, CMR_DELIVER_PEER_GONE);
+		return CMR_EXEC_DONE;
+	}
 	/* An armed SRQ limit counts what is posted: read it all. */
 	prod = rq->producer;
 	if (prod == rq->q.index || (rq->srq && rq->srq->limit))
@@ -1225,22 +1231,6 @@ static void cmr_qp_sq_error(struct cmr_qp *qp)
 	spin_unlock(&qp->state_lock);
 }
 
-/* Opcodes whose source may be the previous WR's output. */
-static bool cmr_op_takes_prev(u8 opcode)
-{
-	switch (opcode) {
-	case CMR_OP_SEND:
-	case CMR_OP_SEND_WITH_IMM:
-	case CMR_OP_SEND_WITH_INV:
-	case CMR_OP_RDMA_WRITE:
-	case CMR_OP_RDMA_WRITE_WITH_IMM:
-	case CMR_OP_COMPUTE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
 			      struct cmr_sq_hold *hold)
 {
@@ -1259,7 +1249,7 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
 			x.vendor_err = CMR_VERR_BAD_PARAM;
 	} else if (x.wqe->opcode >= CMR_NUM_SEND_OPCODES ||
 		   ((x.wqe->flags & CMR_WQE_SRC_FROM_PREV) &&
-		    !cmr_op_takes_prev(x.wqe->opcode))) {
+		    !(CMR_OPS_SRC_FROM_PREV & BIT(x.wqe->opcode)))) {
 		x.status = IB_WC_LOC_QP_OP_ERR;
 	} else if ((x.wqe->flags & CMR_WQE_SRC_FROM_PREV) && qp->prev_failed) {
 		/* A chain stops at its first failed link; nothing is sent. */
@@ -1308,7 +1298,8 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
  * Run the SQ: execute posted WQEs in order until it is empty, the QP
  * cannot send, the head WQE waits for the peer (RNR), or budget WQEs ran
  * or the slice is used up (the rest is left to the SQ's poller or
- * worker).  sq_mutex held.
+ * worker).  In SQD only a head WQE that was waiting runs: it had started,
+ * and the SQ is drained once it completes.  sq_mutex held.
  */
 static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
 		       struct cmr_sq_hold *hold)
@@ -1316,7 +1307,7 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
 	unsigned long end = jiffies + CMR_SQ_RUN_SLICE;
 	u32 pending;
 	enum ib_qp_state state;
-	bool expired = false;
+	bool expired = false, started = false;
 
 	if (qp->dead)
 		return;
@@ -1324,6 +1315,7 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
 		expired = qp->rnr_timing &&
 			  time_after_eq(jiffies, qp->rnr_deadline);
 		cmr_qp_rnr_unwait(qp);
+		started = true;
 	}
 	for (;;) {
 		state = READ_ONCE(qp->attr.qp_state);
@@ -1331,7 +1323,7 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
 			cmr_qp_flush(qp);
 			break;
 		}
-		if (state != IB_QPS_RTS)
+		if (state != IB_QPS_RTS && !(state == IB_QPS_SQD && started))
 			break;
 		pending = cmr_queue_pending(&qp->sq,
 					    cmr_queue_user_producer(&qp->sq));
@@ -1351,6 +1343,12 @@ static void cmr_sq_run(struct cmr_qp *qp, u32 budget,
 		}
 		if (cmr_sq_execute_one(qp, &expired, hold) == CMR_EXEC_WAIT)
 			break;
+		if (state == IB_QPS_SQD) {
+			/* Unless its failure moved the QP on. */
+			if (READ_ONCE(qp->attr.qp_state) == IB_QPS_SQD)
+				cmr_qp_sq_drained(qp);
+			break;
+		}
 	}
 }
 

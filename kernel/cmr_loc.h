@@ -25,6 +25,7 @@ int cmr_get_port_immutable(struct ib_device *ibdev, u32 port,
 int cmr_query_gid(struct ib_device *ibdev, u32 port, int index,
 		  union ib_gid *gid);
 int cmr_query_pkey(struct ib_device *ibdev, u32 port, u16 index, u16 *pkey);
+int cmr_copy_cmd(struct ib_udata *udata, void *cmd, size_t size);
 int cmr_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata);
 void cmr_dealloc_ucontext(struct ib_ucontext *ibuc);
 int cmr_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
@@ -83,6 +84,7 @@ void cmr_qp_put(struct cmr_qp *qp);
 void cmr_qp_event(struct cmr_qp *qp, enum ib_event_type type);
 void cmr_srq_event(struct cmr_srq *srq, enum ib_event_type type);
 void cmr_qp_error(struct cmr_qp *qp, enum ib_event_type event);
+void cmr_qp_sq_drained(struct cmr_qp *qp);
 void cmr_qp_fatal(struct cmr_qp *qp);
 void cmr_rq_init(struct cmr_rq *rq, struct cmr_srq *srq);
 void cmr_rq_wake(struct cmr_rq *rq, bool direct);

@@ -86,6 +86,13 @@ void cmr_qp_error(struct cmr_qp *qp, enum ib_event_type event)
 	mod_delayed_work(cmr_wq, &qp->sq_work, 0);
 }
 
+/* In SQD, nothing more runs until the QP is modified; sq_mutex held. */
+void cmr_qp_sq_drained(struct cmr_qp *qp)
+{
+	if (qp->attr.en_sqd_async_notify)
+		cmr_qp_event(qp, IB_EVENT_SQ_DRAINED);
+}
+
 /* User space wrote garbage into a ring of this QP. */
 void cmr_qp_fatal(struct cmr_qp *qp)
 {
@@ -325,24 +332,20 @@ int cmr_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	    (!init->srq && (cap->max_recv_wr > CMR_MAX_QP_WR ||
 			    cap->max_recv_sge > CMR_MAX_SGE)))
 		return -EINVAL;
-	if (udata->inlen) {
-		err = ib_copy_from_udata(&cmd, udata,
-					 min(udata->inlen, sizeof(cmd)));
-		if (err)
-			return err;
-		if (cmd.comp_mask & ~CMR_CREATE_QP_FLAGS)
-			return -EOPNOTSUPP;
-		if (!(cmd.comp_mask & CMR_CREATE_QP_FLAGS))
-			cmd.flags = 0;
-		if (cmd.flags & ~(CMR_QP_FLAG_COMPUTE | CMR_QP_FLAG_SQ_POLL))
-			return -EOPNOTSUPP;
-		/* Compute WRs are local: RC QPs, as the provider offers them. */
-		if ((cmd.flags & CMR_QP_FLAG_COMPUTE) &&
-		    init->qp_type != IB_QPT_RC)
-			return -EOPNOTSUPP;
-		if ((cmd.flags & CMR_QP_FLAG_SQ_POLL) && !cmr_sqp_enabled())
-			return -EOPNOTSUPP;
-	}
+	err = cmr_copy_cmd(udata, &cmd, sizeof(cmd));
+	if (err)
+		return err;
+	if (cmd.comp_mask & ~CMR_CREATE_QP_FLAGS)
+		return -EOPNOTSUPP;
+	if (!(cmd.comp_mask & CMR_CREATE_QP_FLAGS))
+		cmd.flags = 0;
+	if (cmd.flags & ~(CMR_QP_FLAG_COMPUTE | CMR_QP_FLAG_SQ_POLL))
+		return -EOPNOTSUPP;
+	/* Compute WRs are local: RC QPs, as the provider offers them. */
+	if ((cmd.flags & CMR_QP_FLAG_COMPUTE) && init->qp_type != IB_QPT_RC)
+		return -EOPNOTSUPP;
+	if ((cmd.flags & CMR_QP_FLAG_SQ_POLL) && !cmr_sqp_enabled())
+		return -EOPNOTSUPP;
 	if (udata->outlen < sizeof(resp))
 		return -EINVAL;
 	if (atomic_inc_return(&dev->num_qp) > CMR_MAX_QP) {
@@ -628,17 +631,22 @@ static void cmr_qp_apply_attr(struct cmr_qp *qp, struct ib_qp_attr *attr,
  */
 static void cmr_qp_reset(struct cmr_qp *qp)
 {
-	cmr_cq_clean(qp->scq, qp->ibqp.qp_num);
-	if (qp->rcq != qp->scq)
-		cmr_cq_clean(qp->rcq, qp->ibqp.qp_num);
+	struct cmr_rq *rq = cmr_qp_rq(qp);
+
 	cmr_qp_rnr_unwait(qp);
 	qp->rnr_timing = false;
 	qp->rnr_attempts = 0;
-	if (!qp->srq) {
-		mutex_lock(&qp->rq.lock);
+	/*
+	 * Under the receive queue's lock: a requester delivering to us
+	 * (cmr_deliver()) has posted its CQE before, or finds us in RESET.
+	 */
+	mutex_lock(&rq->lock);
+	cmr_cq_clean(qp->scq, qp->ibqp.qp_num);
+	if (qp->rcq != qp->scq)
+		cmr_cq_clean(qp->rcq, qp->ibqp.qp_num);
+	if (!qp->srq)
 		cmr_queue_set_flags(&qp->rq.q, 0);
-		mutex_unlock(&qp->rq.lock);
-	}
+	mutex_unlock(&rq->lock);
 }
 
 /*
@@ -689,6 +697,18 @@ int cmr_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		cmr_qp_start(qp);
 
 	spin_lock(&qp->state_lock);
+	if (qp->attr.qp_state != cur) {
+		/*
+		 * cmr_qp_error() (a peer's engine) moved us to ERR since cur
+		 * was read: only RESET and ERR lead out of it.
+		 */
+		cur = qp->attr.qp_state;
+		if (new != IB_QPS_RESET && new != IB_QPS_ERR) {
+			spin_unlock(&qp->state_lock);
+			err = -EINVAL;
+			goto out_unlock;
+		}
+	}
 	cmr_qp_apply_attr(qp, attr, mask, &av);
 	spin_unlock(&qp->state_lock);
 
@@ -706,9 +726,12 @@ int cmr_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		cmr_qp_flush(qp);
 		break;
 	case IB_QPS_SQD:
-		/* Execution is synchronous: the SQ is drained already. */
-		if (cur != IB_QPS_SQD && qp->attr.en_sqd_async_notify)
-			cmr_qp_event(qp, IB_EVENT_SQ_DRAINED);
+		/*
+		 * Execution is synchronous: the SQ is drained already, unless
+		 * its head WQE waits for the peer (cmr_sq_run() finishes it).
+		 */
+		if (cur != IB_QPS_SQD && !qp->rnr_peer)
+			cmr_qp_sq_drained(qp);
 		break;
 	case IB_QPS_RTS:
 		/* Run what was posted before the QP could send. */

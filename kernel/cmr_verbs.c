@@ -263,6 +263,19 @@ static struct file *cmr_db_create(struct cmr_ucontext *uc, int *fd)
 
 /* User context and ring mappings */
 
+/*
+ * Copy the driver part of a command, at most size bytes: a shorter one
+ * (an older provider) leaves the rest of cmd as the caller set it, a
+ * longer one is refused unless all we do not know of it is zero.
+ */
+int cmr_copy_cmd(struct ib_udata *udata, void *cmd, size_t size)
+{
+	if (udata->inlen > size &&
+	    !ib_is_udata_cleared(udata, size, udata->inlen - size))
+		return -EOPNOTSUPP;
+	return ib_copy_from_udata(cmd, udata, min(udata->inlen, size));
+}
+
 int cmr_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata)
 {
 	struct cmr_alloc_ucontext_resp_ex resp = {
@@ -278,14 +291,11 @@ int cmr_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata)
 		return -EOPNOTSUPP;
 	if (udata->outlen < sizeof(resp.base))
 		return -EINVAL;
-	if (udata->inlen) {
-		err = ib_copy_from_udata(&cmd, udata,
-					 min(udata->inlen, sizeof(cmd)));
-		if (err)
-			return err;
-		if (cmd.comp_mask & ~CMR_UCTX_DOORBELL_FD)
-			return -EOPNOTSUPP;
-	}
+	err = cmr_copy_cmd(udata, &cmd, sizeof(cmd));
+	if (err)
+		return err;
+	if ((cmd.comp_mask & ~CMR_UCTX_DOORBELL_FD) || cmd.reserved)
+		return -EOPNOTSUPP;
 	if ((cmd.comp_mask & CMR_UCTX_DOORBELL_FD) &&
 	    udata->outlen >= sizeof(resp)) {
 		file = cmr_db_create(uc, &fd);
@@ -742,9 +752,9 @@ err_dec:
 
 /*
  * IB_SRQ_MAX_WR: move the posted receive WQEs, at their indices, into a
- * new ring of entries entries, whose description goes to the user address
- * the provider named first (cmr_modify_srq_cmd), so that a fault there
- * changes nothing.  With IB_SRQ_LIMIT the limit is set under the same
+ * new ring of that many entries, whose description goes to the user
+ * address the provider named first (cmr_modify_srq_cmd), so that a fault
+ * there changes nothing.  With IB_SRQ_LIMIT the limit is set under the same
  * lock; it must fit the new size, as the kept one must.
  */
 static int cmr_srq_resize(struct cmr_srq *srq, u32 entries,
@@ -760,7 +770,7 @@ static int cmr_srq_resize(struct cmr_srq *srq, u32 entries,
 
 	if (udata->inlen < sizeof(cmd))
 		return -EINVAL;
-	err = ib_copy_from_udata(&cmd, udata, sizeof(cmd));
+	err = cmr_copy_cmd(udata, &cmd, sizeof(cmd));
 	if (err)
 		return err;
 	err = cmr_queue_init(udata, &nq, entries, rq->q.stride, &info);

@@ -79,9 +79,12 @@ struct cmr_wq {
 	/*
 	 * A QP's RQ: receive completions polled so far (see struct cmr_cq's
 	 * recv_qp), a lower bound of the kernel's consumer index that lives
-	 * in our cache.  Written under the CQ's lock, read under ours.
+	 * in our cache, valid while recv_counted is set (a count that stops
+	 * would turn into garbage once the indices wrap).  Both are written
+	 * under the CQ's lock and read under ours.
 	 */
 	uint32_t recv_done;
+	uint32_t recv_counted;
 };
 
 struct cmr_qp {
@@ -189,6 +192,7 @@ void cmr_unmap_queue(struct cmr_queue *q);
 /* cq.c */
 void cmr_cq_add_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp, bool own_rq);
 void cmr_cq_del_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp);
+void cmr_cq_restart_recv(struct cmr_cq *cq, struct cmr_qp *qp);
 struct ibv_cq *cmr_create_cq(struct ibv_context *ibctx, int cqe,
 			     struct ibv_comp_channel *channel, int comp_vector);
 struct ibv_cq_ex *cmr_create_cq_ex(struct ibv_context *ibctx,

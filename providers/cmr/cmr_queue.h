@@ -107,23 +107,21 @@ static inline bool cmr_wq_has_room(struct cmr_queue *q, uint32_t index)
 	return index - q->peer <= q->mask;
 }
 
-/* Caller holds the queue's lock; pairs with the kernel's acquire load of
- * producer: the WQEs below 'index' are written before it can see them. */
-static inline void cmr_wq_publish(struct cmr_queue *q, uint32_t index)
+/*
+ * Caller holds the queue's lock: publish the WQEs below 'index' and tell
+ * whether the kernel asked to be woken for them.  The release store pairs
+ * with the kernel's acquire load of producer (the WQEs are written before
+ * it can see them).  The full barrier orders that store before the flags
+ * load and pairs with the kernel's barrier between setting NEED_WAKEUP and
+ * re-reading producer: either the kernel sees our WQEs or we see the flag.
+ * The flag is read under the lock because an SRQ's ring may be replaced
+ * (ibv_modify_srq) once the lock is dropped.
+ */
+static inline bool cmr_wq_publish(struct cmr_queue *q, uint32_t index)
 {
 	q->index = index;
 	atomic_store_explicit(cmr_atomic(&q->ring->producer), index,
 			      memory_order_release);
-}
-
-/*
- * After cmr_wq_publish(): the full barrier orders the producer store before
- * the flags load; it pairs with the kernel's barrier between setting
- * NEED_WAKEUP and re-reading producer, so either the kernel sees our WQEs
- * or we see the flag.  The lock is not needed.
- */
-static inline bool cmr_wq_need_wakeup(struct cmr_queue *q)
-{
 	atomic_thread_fence(memory_order_seq_cst);
 	return atomic_load_explicit(cmr_atomic(&q->ring->flags),
 				    memory_order_relaxed) & CMR_RING_NEED_WAKEUP;

@@ -95,10 +95,22 @@ static void cmr_cqe_to_wc(const struct cmr_cqe *cqe, struct ibv_wc *wc)
  * and never for CQEs that were in the ring before that QP was created.
  */
 
+/* Caller holds cq->lock: count for qp (or nobody) from now on. */
+static void cmr_cq_set_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp)
+{
+	if (cq->recv_qp)
+		atomic_store_explicit(cmr_atomic(&cq->recv_qp->rq.recv_counted),
+				      0, memory_order_relaxed);
+	cq->recv_qp = qp;
+	if (qp)
+		atomic_store_explicit(cmr_atomic(&qp->rq.recv_counted), 1,
+				      memory_order_relaxed);
+}
+
 /* Caller holds cq->lock; qp was just created with this CQ as recv_cq. */
 void cmr_cq_add_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp, bool own_rq)
 {
-	cq->recv_qp = !cq->recv_users++ && own_rq ? qp : NULL;
+	cmr_cq_set_recv_qp(cq, !cq->recv_users++ && own_rq ? qp : NULL);
 	cq->recv_skip = cmr_cq_load_producer(&cq->q) - cq->q.index;
 }
 
@@ -106,8 +118,20 @@ void cmr_cq_add_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp, bool own_rq)
 void cmr_cq_del_recv_qp(struct cmr_cq *cq, struct cmr_qp *qp)
 {
 	if (cq->recv_qp == qp)
-		cq->recv_qp = NULL;
+		cmr_cq_set_recv_qp(cq, NULL);
 	cq->recv_users--;
+}
+
+/*
+ * Caller holds cq->lock and qp->rq.lock; qp entered RESET, which dropped
+ * its receive WQEs and their unpolled completions: whatever it posted is
+ * done with once it leaves RESET, so the count starts again from there.
+ */
+void cmr_cq_restart_recv(struct cmr_cq *cq, struct cmr_qp *qp)
+{
+	if (cq->recv_qp == qp)
+		atomic_store_explicit(cmr_atomic(&qp->rq.recv_done),
+				      qp->rq.q.index, memory_order_release);
 }
 
 /* Caller holds cq->lock: cqe is the next completion, polled once. */

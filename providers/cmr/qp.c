@@ -8,7 +8,7 @@
  * doorbell (an empty POST_SEND/POST_RECV/POST_SRQ_RECV write on the command
  * fd) is rung only when the kernel asked for it with CMR_RING_NEED_WAKEUP:
  * while its poller watches the ring, posting costs no system call.  The
- * flag is read after a full barrier (cmr_wq_need_wakeup()), so a poller
+ * flag is read after a full barrier (cmr_wq_publish()), so a poller
  * going to sleep either sees our producer or we see its flag.
  */
 #include <config.h>
@@ -88,14 +88,13 @@ static void cmr_db_init(struct cmr_wq *wq, uint32_t command, uint32_t handle,
 }
 
 /*
- * After publishing: wake the kernel if it asked.  The command is read-only
- * and the response nobody reads, so this runs outside the lock.  A failure
- * is returned to the caller, but the WQEs are already in the ring.
+ * Wake the kernel, which asked for it when the WQEs were published.  The
+ * command is read-only and the response nobody reads, so this runs after
+ * the lock is dropped.  A failure is returned to the caller, but the WQEs
+ * are already in the ring.
  */
-static int cmr_wq_kick(struct ibv_context *ibctx, struct cmr_wq *wq)
+static int cmr_wq_ring_doorbell(struct ibv_context *ibctx, struct cmr_wq *wq)
 {
-	if (!cmr_wq_need_wakeup(&wq->q))
-		return 0;
 	if (to_cmr_ctx(ibctx)->db_fd >= 0 && wq->fast_db)
 		return ioctl(to_cmr_ctx(ibctx)->db_fd, wq->fast_db,
 			     (unsigned long)wq->fast_db_num) ? errno : 0;
@@ -147,7 +146,8 @@ static inline void cmr_wqe_copy_sges(void *dst, const struct ibv_sge *sg_list,
 /*
  * Caller holds wq->lock: can receive entry 'index' be written?  The
  * receive completions polled for a QP's RQ (cq.c) tell without a look at
- * the ring's consumer; for an SRQ, or when they do not, read it.
+ * the ring's consumer while they are counted; for an SRQ, or when they do
+ * not tell, read it.
  */
 static bool cmr_rq_has_room(struct cmr_wq *wq, uint32_t index)
 {
@@ -156,12 +156,15 @@ static bool cmr_rq_has_room(struct cmr_wq *wq, uint32_t index)
 
 	if (index - q->peer <= q->mask)
 		return true;
-	/* Pairs with the release in cmr_cq_count_recv(). */
-	done = atomic_load_explicit(cmr_atomic(&wq->recv_done),
-				    memory_order_acquire);
-	if (index - done <= q->mask) {
-		q->peer = done;
-		return true;
+	if (atomic_load_explicit(cmr_atomic(&wq->recv_counted),
+				 memory_order_relaxed)) {
+		/* Pairs with the releases in cq.c. */
+		done = atomic_load_explicit(cmr_atomic(&wq->recv_done),
+					    memory_order_acquire);
+		if (index - done <= q->mask) {
+			q->peer = done;
+			return true;
+		}
 	}
 	return cmr_wq_has_room(q, index);
 }
@@ -188,8 +191,8 @@ static int cmr_post_one_recv(struct cmr_wq *wq, struct ibv_recv_wr *wr,
 static int cmr_wq_post_recv(struct ibv_context *ibctx, struct cmr_wq *wq,
 			    struct ibv_recv_wr *wr, struct ibv_recv_wr **bad_wr)
 {
+	bool kick = false;
 	uint32_t index;
-	bool posted;
 	int ret = 0;
 
 	cmr_spin_lock(&wq->lock);
@@ -201,13 +204,12 @@ static int cmr_wq_post_recv(struct ibv_context *ibctx, struct cmr_wq *wq,
 			break;
 		}
 	}
-	posted = index != wq->q.index;
-	if (posted)
-		cmr_wq_publish(&wq->q, index);
+	if (index != wq->q.index)
+		kick = cmr_wq_publish(&wq->q, index);
 	cmr_spin_unlock(&wq->lock);
 
-	if (posted) {
-		int err = cmr_wq_kick(ibctx, wq);
+	if (kick) {
+		int err = cmr_wq_ring_doorbell(ibctx, wq);
 
 		if (!ret)
 			ret = err;
@@ -432,7 +434,7 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 {
 	struct cmr_qp *qp = to_cmr_qp(ibqp);
 	uint32_t index;
-	bool posted;
+	bool kick = false;
 	int ret = 0;
 
 	if (!cmr_qp_can_send(ibqp)) {
@@ -449,13 +451,12 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 			break;
 		}
 	}
-	posted = index != qp->sq.q.index;
-	if (posted)
-		cmr_wq_publish(&qp->sq.q, index);
+	if (index != qp->sq.q.index)
+		kick = cmr_wq_publish(&qp->sq.q, index);
 	cmr_spin_unlock(&qp->sq.lock);
 
-	if (posted) {
-		int err = cmr_wq_kick(ibqp->context, &qp->sq);
+	if (kick) {
+		int err = cmr_wq_ring_doorbell(ibqp->context, &qp->sq);
 
 		if (!ret)
 			ret = err;
@@ -908,8 +909,7 @@ static void cmr_wr_set_src_from_prev(struct cmrdv_qp_ex *dqp)
 
 	if (!wqe)
 		return;
-	if (wqe->opcode != CMR_OP_COMPUTE && wqe->opcode != CMR_OP_SEND &&
-	    wqe->opcode != CMR_OP_RDMA_WRITE) {
+	if (!(CMR_OPS_SRC_FROM_PREV & 1U << wqe->opcode)) {
 		cmr_wr_set_err(qp, EINVAL);
 		return;
 	}
@@ -939,7 +939,7 @@ static void cmr_wr_start(struct ibv_qp_ex *ibqp)
 static int cmr_wr_complete(struct ibv_qp_ex *ibqp)
 {
 	struct cmr_qp *qp = to_cmr_qp_ex(ibqp);
-	bool posted;
+	bool kick = false;
 	int ret;
 
 	cmr_wr_finish(qp);
@@ -947,12 +947,12 @@ static int cmr_wr_complete(struct ibv_qp_ex *ibqp)
 	if (!ret && !cmr_qp_can_send(&ibqp->qp_base))
 		ret = EINVAL;
 
-	posted = !ret && qp->wr_index != qp->sq.q.index;
-	if (posted)
-		cmr_wq_publish(&qp->sq.q, qp->wr_index);
+	if (!ret && qp->wr_index != qp->sq.q.index)
+		kick = cmr_wq_publish(&qp->sq.q, qp->wr_index);
 	cmr_spin_unlock(&qp->sq.lock);
 
-	return posted ? cmr_wq_kick(ibqp->qp_base.context, &qp->sq) : ret;
+	return kick ? cmr_wq_ring_doorbell(ibqp->qp_base.context, &qp->sq) :
+		      ret;
 }
 
 static void cmr_wr_abort(struct ibv_qp_ex *ibqp)
@@ -1195,12 +1195,47 @@ struct ibv_qp *cmr_create_qp_flags(struct ibv_context *ibctx,
 	return qp ? &qp->vqp.qp : NULL;
 }
 
+/* The QP's CQs, each once, in the order their locks are taken. */
+static void cmr_qp_cqs(struct ibv_qp *ibqp, struct cmr_cq *cq[2])
+{
+	struct cmr_cq *scq = ibqp->send_cq ? to_cmr_cq(ibqp->send_cq) : NULL;
+	struct cmr_cq *rcq = ibqp->recv_cq ? to_cmr_cq(ibqp->recv_cq) : NULL;
+
+	if (scq == rcq)
+		rcq = NULL;
+	cq[0] = (uintptr_t)scq < (uintptr_t)rcq ? scq : rcq;
+	cq[1] = cq[0] == scq ? rcq : scq;
+}
+
 int cmr_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask)
 {
+	bool reset = (mask & IBV_QP_STATE) && attr->qp_state == IBV_QPS_RESET;
+	struct cmr_qp *qp = to_cmr_qp(ibqp);
 	struct ibv_modify_qp cmd = {};
+	struct cmr_cq *cq[2] = {};
+	int i, ret;
 
+	/*
+	 * Entering RESET, the kernel takes the QP's unpolled completions out
+	 * of its CQs (moving their producers back): nobody may poll them
+	 * meanwhile.
+	 */
+	if (reset)
+		cmr_qp_cqs(ibqp, cq);
+	for (i = 0; i < 2; i++)
+		if (cq[i])
+			cmr_spin_lock(&cq[i]->lock);
 	/* libibverbs records attr->qp_state in ibqp->state on success. */
-	return ibv_cmd_modify_qp(ibqp, attr, mask, &cmd, sizeof(cmd));
+	ret = ibv_cmd_modify_qp(ibqp, attr, mask, &cmd, sizeof(cmd));
+	if (reset && !ret && ibqp->recv_cq && !ibqp->srq) {
+		cmr_spin_lock(&qp->rq.lock);
+		cmr_cq_restart_recv(to_cmr_cq(ibqp->recv_cq), qp);
+		cmr_spin_unlock(&qp->rq.lock);
+	}
+	for (i = 1; i >= 0; i--)
+		if (cq[i])
+			cmr_spin_unlock(&cq[i]->lock);
+	return ret;
 }
 
 int cmr_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask,

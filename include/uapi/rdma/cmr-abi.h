@@ -98,6 +98,12 @@ enum cmr_send_flags {
 	CMR_WQE_SRC_FROM_PREV = 1 << 4,
 };
 
+/* The opcodes that may take CMR_WQE_SRC_FROM_PREV: those with a source. */
+#define CMR_OPS_SRC_FROM_PREV						\
+	(1U << CMR_OP_SEND | 1U << CMR_OP_SEND_WITH_IMM |		\
+	 1U << CMR_OP_SEND_WITH_INV | 1U << CMR_OP_RDMA_WRITE |		\
+	 1U << CMR_OP_RDMA_WRITE_WITH_IMM | 1U << CMR_OP_COMPUTE)
+
 /*
  * Send WQE: a 64-byte header followed by num_sge struct cmr_sge or by
  * inline_len bytes of inline data.  The SQ stride (create_qp response)
