@@ -108,6 +108,7 @@ void cmr_session_open_attr(struct cmr_session *s,
 		.comp_mask = IBV_QP_INIT_ATTR_PD |
 			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
 		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE |
+				  IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 				  IBV_QP_EX_WITH_SEND,
 	};
 	struct cmrdv_qp_init_attr dv_attr = {

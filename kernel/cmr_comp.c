@@ -671,6 +671,12 @@ int cmr_comp_lz4(struct cmr_run *r)
 	if (cap && LZ4_decompress_safe_partial(r->src, r->dst, r->src_len,
 					       cap, cap) == cap)
 		return CMR_VERR_DST_TOO_SMALL;
+	/*
+	 * With no destination at all: a block whose first sequence has
+	 * literals or a match (token not 0) has output to write.
+	 */
+	if (!cap && r->src_len > 1 && ((const u8 *)r->src)[0])
+		return CMR_VERR_DST_TOO_SMALL;
 	return CMR_VERR_CORRUPT_INPUT;
 }
 

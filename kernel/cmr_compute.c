@@ -462,8 +462,12 @@ struct cmr_stream *cmr_stream_create(enum cmr_compute_alg alg,
 	int err;
 
 	if ((unsigned int)alg >= CMR_NUM_ALGS ||
-	    (unsigned int)dir >= CMR_NUM_DIRS ||
-	    (flags & ~CMR_COMPUTE_FRAME_MASK) || !cmr_frame_ok(alg, frame) ||
+	    (unsigned int)dir >= CMR_NUM_DIRS)
+		return ERR_PTR(-EINVAL);
+	alg = array_index_nospec(alg, CMR_NUM_ALGS);
+	if (!cmr_algs[alg].streams)
+		return ERR_PTR(-EOPNOTSUPP);
+	if ((flags & ~CMR_COMPUTE_FRAME_MASK) || !cmr_frame_ok(alg, frame) ||
 	    !cmr_comp_level_ok(alg, level))
 		return ERR_PTR(-EINVAL);
 

@@ -25,9 +25,8 @@
  *
  * cmr_compute_run() returns 0, a positive enum cmr_compute_verr, or a
  * negative errno for a failure of the kernel rather than of the WR:
- * -ENOMEM growing a ws, -EFAULT for a crypto buffer that is neither
- * kmalloc nor vmalloc memory, -EIO and friends from a crypto driver or a
- * codec.  Complete such a WR with IBV_WC_GENERAL_ERR.  *produced is the
+ * -ENOMEM growing a ws, -EIO and friends from a crypto driver or a
+ * codec.  Crypto buffers are kmalloc, vmalloc or page_address() memory.  Complete such a WR with IBV_WC_GENERAL_ERR.  *produced is the
  * number of bytes written to dst (0 on error); result[] is always written:
  * the digest, the CRC as a little-endian u32, CMR_COMPUTE_RESULT_* flags
  * for stream WRs, zeroes otherwise.  dst is never written beyond dst_cap.
@@ -56,7 +55,7 @@
  *              unit i uses the tweak p->iv + i (128-bit little-endian),
  *              as IEEE P1619 with the data unit number as tweak.  Lengths
  *              below 16 or not a multiple of the unit: BAD_PARAM.
- *   SHA256, HMAC_SHA256 (key 1-128 bytes), CRC32 (zlib's crc32()),
+ *   SHA256, HMAC_SHA256 (key 1-256 bytes), CRC32 (zlib's crc32()),
  *   CRC32C (iSCSI): forward only; the value goes to result[].  With a
  *              destination (dst_cap > 0) it is also written there
  *              (32 or 4 bytes; smaller: DST_TOO_SMALL) and *produced is

@@ -63,8 +63,9 @@ int cmr_crypto_key_init(struct cmr_key *key, const void *material, u32 len)
 {
 	int err;
 
+	/* An algorithm without keys, or a key size it does not take. */
 	if (!cmr_key_len_ok(key->alg, len))
-		return -EINVAL;
+		return -EOPNOTSUPP;
 
 	switch (key->alg) {
 	case CMR_ALG_AES_GCM:

@@ -256,11 +256,38 @@ static void key_sizes(void)
 				 keyed[i].alg, len,
 				 key ? "accepted but not reported" :
 				       "reported but refused");
+			/* 0 and above 256 bytes are invalid for every alg. */
+			vt_check(key || !len || len > 256 || errno == EOPNOTSUPP,
+				 "alg %d, %u-byte key: %s", keyed[i].alg, len,
+				 strerror(errno));
 			if (key)
 				cmrdv_destroy_key(key);
 		}
 	}
 	vt_check(!attr.alg[CMRDV_ALG_SHA256].max_key_size, "SHA-256 unkeyed");
+}
+
+/* What an algorithm does not take (a key, a stream) is not supported. */
+static void unsupported_objects(void)
+{
+	static const enum cmrdv_alg no_stream[] = {
+		CMRDV_ALG_MEMCPY, CMRDV_ALG_LZ4, CMRDV_ALG_AES_GCM,
+		CMRDV_ALG_SHA256, CMRDV_ALG_CRC32,
+	};
+	uint8_t k[32] = { 1 };
+	struct cmrdv_key_init_attr ka = {
+		.alg = CMRDV_ALG_SHA256, .material = k, .length = sizeof(k),
+	};
+
+	vt_check(!cmrdv_create_key(s.pd, &ka) && errno == EOPNOTSUPP,
+		 "SHA-256 key: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(no_stream) / sizeof(no_stream[0]); i++) {
+		struct cmrdv_stream_init_attr sa = { .alg = no_stream[i] };
+
+		vt_check(!cmrdv_create_stream(s.pd, &sa) && errno == EOPNOTSUPP,
+			 "alg %d stream: %s", no_stream[i], strerror(errno));
+	}
+	checks++;
 }
 
 /* Random data: incompressible, or runs of a few symbols. */
@@ -566,6 +593,53 @@ static void post_chain(const struct chain *ch, uint64_t first, uint32_t n,
 }
 
 /*
+ * Every WR with a source may read the previous one's output: memcpy ->
+ * RDMA WRITE with immediate, whose receive completion (on the looped-back
+ * QP) tells how many bytes landed.
+ */
+static void chain_with_imm(const struct chain *ch)
+{
+	struct ibv_recv_wr rwr = { .wr_id = 100 }, *bad;
+	const uint32_t n = 1000;
+	struct cmr_done d;
+	bool seen[2] = {};
+
+	memset(ch->landed, 0, ch->room);
+	fill(src, n, false);
+	vt_check(!ibv_post_recv(s.qp, &rwr, &bad), "post_recv");
+	ibv_wr_start(s.qpx);
+	s.qpx->wr_id = 7;
+	s.qpx->wr_flags = IBV_SEND_SIGNALED;
+	cmrdv_wr_memcpy(s.dqp);
+	ibv_wr_set_sge(s.qpx, mrs[PINNED][0]->lkey, (uintptr_t)src, n);
+	cmrdv_wr_set_dst_sge(s.dqp, ch->zmr->lkey, (uintptr_t)ch->z,
+			     ch->room);
+	s.qpx->wr_id = 8;
+	ibv_wr_rdma_write_imm(s.qpx, ch->lmr->rkey, (uintptr_t)ch->landed,
+			      htobe32(0x5eed));
+	ibv_wr_set_sge(s.qpx, ch->zmr->lkey, (uintptr_t)ch->z, ch->room);
+	cmrdv_wr_set_src_from_prev(s.dqp);
+	vt_check(!ibv_wr_complete(s.qpx),
+		 "RDMA WRITE with immediate cannot read the previous output");
+
+	cmr_session_wait(&s, &d);
+	vt_check(d.wr_id == 7 && d.status == IBV_WC_SUCCESS &&
+		 d.byte_len == n, "memcpy: %s", cmr_done_error(&d));
+	for (int i = 0; i < 2; i++) {
+		cmr_session_wait(&s, &d);
+		vt_check((d.wr_id == 8 || d.wr_id == 100) &&
+			 !seen[d.wr_id == 100] && d.status == IBV_WC_SUCCESS &&
+			 d.byte_len == n, "wr_id %llu: %u bytes, %s",
+			 (unsigned long long)d.wr_id, d.byte_len,
+			 cmr_done_error(&d));
+		seen[d.wr_id == 100] = true;
+	}
+	vt_check(!memcmp(ch->landed, src, n) && !ch->landed[n],
+		 "RDMA WRITE with immediate wrote other than the memcpy's output");
+	checks++;
+}
+
+/*
  * compress -> encrypt -> RDMA WRITE posted in one batch, each WR reading
  * what the one before produced (cmrdv_wr_set_src_from_prev()): the bytes
  * that land are AES-256-GCM(gzip(data)), as OpenSSL and zlib read them.
@@ -658,6 +732,7 @@ static void chain(void)
 	checks += 3;
 	run_ok(&(struct op){ .alg = CMRDV_ALG_MEMCPY }, 8, 8,
 	       "QP usable after a failed chain");
+	chain_with_imm(&ch);
 
 	cmrdv_destroy_key(k);
 	ibv_dereg_mr(lmr);
@@ -744,6 +819,9 @@ static void codec_errors(void)
 		op.dir = CMRDV_INVERSE;
 		expect(run(&op, n, 4000), IBV_WC_LOC_LEN_ERR,
 		       CMRDV_ERR_DST_TOO_SMALL, "decompression, dst too small",
+		       op.alg);
+		expect(run(&op, n, 0), IBV_WC_LOC_LEN_ERR,
+		       CMRDV_ERR_DST_TOO_SMALL, "decompression, no destination",
 		       op.alg);
 		d = run_ok(&op, n, 4096, "decompress");
 		vt_check(d.byte_len == 4096 && !memcmp(dst, ref, 4096),
@@ -1240,6 +1318,7 @@ int main(void)
 	gcm_vectors();
 	digest_vectors();
 	key_sizes();
+	unsupported_objects();
 	for (kind = 0; kind < NUM_KINDS; kind++) {
 		compression_interop();
 		crypto_interop();
