@@ -75,6 +75,7 @@ struct cmr_odp_stats {
 	atomic64_t invalidations;	/* mmu notifier invalidations handled */
 	atomic64_t prefetches;		/* advise_mr ranges prefetched */
 	atomic64_t retries;		/* faults that raced an invalidation */
+	atomic64_t implicit_children;	/* implicit MRs' child umems alive */
 };
 
 /*
@@ -303,8 +304,9 @@ struct cmr_mr {
 	unsigned long npages;
 
 	/* CMR_MR_IMPLICIT */
-	struct mutex child_lock;	/* serialises creation of children */
+	struct mutex child_lock;	/* serialises adding and reaping children */
 	struct xarray children;		/* va >> chunk shift -> ib_umem_odp */
+	struct work_struct reap_work;	/* frees children that map nothing */
 };
 
 struct cmr_qp {

@@ -129,12 +129,14 @@ CMR_STAT(odp, faults);
 CMR_STAT(odp, invalidations);
 CMR_STAT(odp, prefetches);
 CMR_STAT(odp, retries);
+CMR_STAT(odp, implicit_children);
 
 static struct attribute *cmr_odp_attrs[] = {
 	&dev_attr_odp_faults.attr,
 	&dev_attr_odp_invalidations.attr,
 	&dev_attr_odp_prefetches.attr,
 	&dev_attr_odp_retries.attr,
+	&dev_attr_odp_implicit_children.attr,
 	NULL,
 };
 

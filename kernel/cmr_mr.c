@@ -484,8 +484,9 @@ struct ib_mr *cmr_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 	}
 	/*
 	 * Pages pinned for reading may be ones the process cannot write
-	 * (since 6.2 a read-only pin shares a private file mapping's page
-	 * cache): granting write access pins them anew, for writing.
+	 * (since 6.2 a read-only pin of a shared mapping of a file opened
+	 * read-only is the file's page cache): granting write access pins
+	 * them anew, for writing.
 	 */
 	new_mem = (flags & IB_MR_REREG_TRANS) ||
 		  ((access ^ mr->access) & IB_ACCESS_ON_DEMAND) ||
@@ -509,7 +510,7 @@ struct ib_mr *cmr_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 		swap(mr->pages, mem.pages);
 		swap(mr->npages, mem.npages);
 		if (mr->kind == CMR_MR_ODP)
-			to_ib_umem_odp(mr->umem)->private = mr;
+			WRITE_ONCE(to_ib_umem_odp(mr->umem)->private, mr);
 		mr->va = start;
 		mr->iova = iova;
 		mr->length = length;

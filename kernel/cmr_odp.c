@@ -12,7 +12,9 @@
  *
  * An implicit MR (start 0, length U64_MAX) covers the whole address space
  * through children, one umem per 2 MiB chunk, created on first access for
- * chunks that the process has mapped, and freed with the MR.
+ * chunks that the process has mapped, and freed when they map nothing (or
+ * with the MR): kernel memory follows what the device uses, not the size
+ * of the process's reservations.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -22,6 +24,20 @@
 
 /* Largest range faulted in by one call while prefetching. */
 #define CMR_PREFETCH_CHUNK	(1UL << CMR_IMPLICIT_CHUNK_SHIFT)
+
+/*
+ * A child of an implicit MR that maps nothing may go (cmr_odp_reap()).
+ * private is NULL while the umem is being set up: its notifier is live
+ * before its creator can say whose it is.
+ */
+static void cmr_odp_check_child(struct ib_umem_odp *odp)
+{
+	struct cmr_mr *mr = READ_ONCE(odp->private);
+
+	/* A hint: the reaper looks again under umem_mutex. */
+	if (mr && mr->kind == CMR_MR_IMPLICIT && !READ_ONCE(odp->npages))
+		queue_work(cmr_wq, &mr->reap_work);
+}
 
 static bool cmr_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
@@ -43,12 +59,51 @@ static bool cmr_odp_invalidate(struct mmu_interval_notifier *mni,
 		ib_umem_odp_unmap_dma_pages(odp, start, end);
 	mutex_unlock(&odp->umem_mutex);
 	atomic64_inc(&dev->odp.invalidations);
+	cmr_odp_check_child(odp);
 	return true;
 }
 
 static const struct mmu_interval_notifier_ops cmr_odp_ops = {
 	.invalidate = cmr_odp_invalidate,
 };
+
+static void cmr_odp_free_child(struct cmr_mr *mr, struct ib_umem_odp *child)
+{
+	ib_umem_odp_release(child);
+	atomic64_dec(&mr->dev->odp.implicit_children);
+}
+
+/*
+ * Free the children that map nothing (their pages were unmapped, or a
+ * prefetch without faulting found none): unpublish them, wait for the
+ * engine contexts that may have found them, then release them.
+ */
+static void cmr_odp_reap(struct work_struct *work)
+{
+	struct cmr_mr *mr = container_of(work, struct cmr_mr, reap_work);
+	struct ib_umem_odp *child;
+	struct xarray dead;
+	unsigned long idx;
+	bool empty;
+
+	xa_init(&dead);
+	mutex_lock(&mr->child_lock);
+	xa_for_each(&mr->children, idx, child) {
+		mutex_lock(&child->umem_mutex);
+		empty = !child->npages;
+		mutex_unlock(&child->umem_mutex);
+		if (empty && !xa_err(xa_store(&dead, idx, child, GFP_KERNEL)))
+			xa_erase(&mr->children, idx);
+		cond_resched();
+	}
+	mutex_unlock(&mr->child_lock);
+	if (xa_empty(&dead))
+		return;
+	synchronize_srcu(&cmr_srcu);
+	xa_for_each(&dead, idx, child)
+		cmr_odp_free_child(mr, child);
+	xa_destroy(&dead);
+}
 
 int cmr_odp_init_mr(struct cmr_mr *mr, u64 start, u64 length, u64 iova,
 		    int access)
@@ -68,6 +123,7 @@ int cmr_odp_init_mr(struct cmr_mr *mr, u64 start, u64 length, u64 iova,
 		mmgrab(odp->umem.owning_mm);
 		mutex_init(&mr->child_lock);
 		xa_init(&mr->children);
+		INIT_WORK(&mr->reap_work, cmr_odp_reap);
 		mr->kind = CMR_MR_IMPLICIT;
 		mr->umem = &odp->umem;
 		return 0;
@@ -77,7 +133,7 @@ int cmr_odp_init_mr(struct cmr_mr *mr, u64 start, u64 length, u64 iova,
 			      &cmr_odp_ops);
 	if (IS_ERR(odp))
 		return PTR_ERR(odp);
-	odp->private = mr;
+	WRITE_ONCE(odp->private, mr);
 	mr->kind = CMR_MR_ODP;
 	mr->umem = &odp->umem;
 	return 0;
@@ -95,9 +151,13 @@ void cmr_odp_release_mr(struct cmr_mr *mr)
 		ib_umem_odp_release(root);
 		return;
 	}
+	mutex_lock(&mr->child_lock);
 	xa_for_each(&mr->children, idx, child)
-		ib_umem_odp_release(child);
+		cmr_odp_free_child(mr, child);
 	xa_destroy(&mr->children);
+	mutex_unlock(&mr->child_lock);
+	/* With the children's notifiers gone, nothing queues it again. */
+	cancel_work_sync(&mr->reap_work);
 	mutex_destroy(&mr->child_lock);
 	mm = root->umem.owning_mm;
 	ib_umem_odp_release(root);
@@ -147,10 +207,11 @@ static struct ib_umem_odp *cmr_odp_child(struct cmr_mr *mr, u64 va)
 	odp = ib_umem_odp_alloc_child(root, start, size, &cmr_odp_ops);
 	if (IS_ERR(odp))
 		goto out_unlock;
-	odp->private = mr;
+	WRITE_ONCE(odp->private, mr);
+	atomic64_inc(&mr->dev->odp.implicit_children);
 	err = xa_err(xa_store(&mr->children, idx, odp, GFP_KERNEL));
 	if (err) {
-		ib_umem_odp_release(odp);
+		cmr_odp_free_child(mr, odp);
 		odp = ERR_PTR(err);
 	}
 out_unlock:
@@ -203,8 +264,10 @@ int cmr_odp_lock(struct cmr_dev *dev, struct ib_umem_odp *odp, u64 va,
 	for (tries = 0; tries < 8; tries++) {
 		atomic64_inc(&dev->odp.faults);
 		err = ib_umem_odp_map_dma_and_lock(odp, va, len, perm, true);
-		if (err < 0)
+		if (err < 0) {
+			cmr_odp_check_child(odp);
 			return err;
+		}
 		if (cmr_odp_present(odp, va, len, perm))
 			return 0;
 		/* Invalidated between mapping and our check: again. */
@@ -233,10 +296,10 @@ static long cmr_odp_prefetch_chunk(struct cmr_mr *mr, u64 va, u64 len,
 	if (fault)
 		atomic64_inc(&mr->dev->odp.faults);
 	err = ib_umem_odp_map_dma_and_lock(odp, va, n, perm, fault);
-	if (err < 0)
-		return err;
-	mutex_unlock(&odp->umem_mutex);
-	return n;
+	if (err >= 0)
+		mutex_unlock(&odp->umem_mutex);
+	cmr_odp_check_child(odp);
+	return err < 0 ? err : n;
 }
 
 /*

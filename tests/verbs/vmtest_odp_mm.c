@@ -5,7 +5,8 @@
  * mmap again at the same address and implicit ODP sees the new contents),
  * mremap, mprotect(PROT_READ) on a destination, MAP_SHARED file-backed
  * memory, transparent huge pages, and a mapping larger than the VM's RAM
- * registered whole but touched only in places.  Pinned MRs are checked
+ * registered whole but touched only in places; an implicit MR keeps no
+ * kernel memory for what maps nothing.  Pinned MRs are checked
  * where their documented semantics differ: they keep the pages they
  * pinned, whatever the process does to the mapping.
  */
@@ -232,6 +233,60 @@ static void larger_than_ram(void)
 	munmap(buf, len);
 }
 
+/* Wait up to 10 s for the device's implicit ODP children to number n. */
+static bool children_settle(uint64_t n)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (vt_sysfs_u64(vt_dev(), "odp_stats/implicit_children") == n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * An implicit MR holds kernel memory (a child umem) only for the 2 MiB
+ * chunks that map something: a prefetch without faulting over 1 GiB of
+ * untouched reservation leaves none behind, and neither does memory the
+ * device used once the process unmaps it.
+ */
+static void implicit_children_reaped(void)
+{
+	const size_t len = (size_t)1 << 30, used = (size_t)8 << 20;
+	uint64_t before = vt_sysfs_u64(vt_dev(), "odp_stats/implicit_children");
+	char *res = map(NULL, len, MAP_NORESERVE);
+	struct ibv_mr *mr;
+	struct ibv_sge sge;
+	uint64_t during;
+
+	mr = ibv_reg_mr(v.pd, NULL, SIZE_MAX, ODP_RW);
+	vt_check(mr, "implicit ODP reg_mr");
+	sge = (struct ibv_sge){ .addr = (uintptr_t)res, .length = len,
+				.lkey = mr->lkey };
+	vt_check(!ibv_advise_mr(v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+				IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1),
+		 "prefetch without faults");
+	vt_check(children_settle(before),
+		 "%llu children left for an untouched reservation",
+		 (unsigned long long)(vt_sysfs_u64(vt_dev(),
+				"odp_stats/implicit_children") - before));
+
+	/* Faulted in for the device: children while mapped, none after. */
+	sge.length = used;
+	vt_check(!ibv_advise_mr(v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1),
+		 "prefetch for writing");
+	during = vt_sysfs_u64(vt_dev(), "odp_stats/implicit_children");
+	vt_check(during >= before + used / (2 << 20),
+		 "%llu children for %zu MiB in use",
+		 (unsigned long long)(during - before), used >> 20);
+	vt_check(rdma(IBV_WR_RDMA_WRITE, res + used - 256, mr->rkey, 256) ==
+		 IBV_WC_SUCCESS, "write into the used range");
+	munmap(res, len);
+	vt_check(children_settle(before), "children outlive the unmapped range");
+	ibv_dereg_mr(mr);
+}
+
 int main(void)
 {
 	struct ibv_device_attr_ex attr = {};
@@ -254,6 +309,7 @@ int main(void)
 	shared_file();
 	huge_pages();
 	larger_than_ram();
+	implicit_children_reaped();
 
 	vt_end_destroy(&a);
 	vt_end_destroy(&b);
