@@ -225,7 +225,10 @@ struct cmr_ah {
 
 struct cmr_cq {
 	struct ib_cq ibcq;
-	/* Protects q.index (the producer), consumer, notify and overflow. */
+	/*
+	 * Protects q (the ring, swapped by resize, and q.index, the
+	 * producer), consumer, notify and overflow.
+	 */
 	spinlock_t lock;
 	struct cmr_queue q;
 	/*
@@ -242,10 +245,11 @@ struct cmr_cq {
 /* A receive queue: the RQ of a QP or an SRQ. */
 struct cmr_rq {
 	/*
-	 * Serialises consumers of this queue: protects q.index (the
-	 * consumer), the waiters list, the SRQ limit, and keeps receive
-	 * completions in WQE order.  Taken after a QP's sq_mutex, never
-	 * before.
+	 * Serialises consumers of this queue: protects q (an SRQ's ring is
+	 * swapped by resize; q.index, the consumer), producer, the waiters
+	 * list, the SRQ limit, and keeps receive completions in WQE order.
+	 * A QP's reset cleans its CQs under it.  Taken after a QP's sq_mutex,
+	 * never before.
 	 */
 	struct mutex lock;
 	struct cmr_queue q;
@@ -323,7 +327,9 @@ struct cmr_qp {
 	struct completion released;	/* ref reached zero */
 
 	/*
-	 * Protects attr and av against concurrent modify and remote error.
+	 * Protects attr and av: modify_qp (under sq_mutex too) writes them
+	 * under it and checks there that the state is still what it
+	 * validated; cmr_qp_error() moves the state to ERR under it alone.
 	 * Peers read single fields (state, dest QPN, qkey, access flags)
 	 * with READ_ONCE without it.
 	 */
