@@ -26,8 +26,9 @@
  * cmr_compute_run() returns 0, a positive enum cmr_compute_verr, or a
  * negative errno for a failure of the kernel rather than of the WR:
  * -ENOMEM growing a ws, -EIO and friends from a crypto driver or a
- * codec.  Crypto buffers are kmalloc, vmalloc or page_address() memory.  Complete such a WR with IBV_WC_GENERAL_ERR.  *produced is the
- * number of bytes written to dst (0 on error); result[] is always written:
+ * codec (crypto buffers are kmalloc, vmalloc or page_address() memory).
+ * Complete such a WR with IBV_WC_GENERAL_ERR.  *produced is the number
+ * of bytes written to dst (0 on error); result[] is always written:
  * the digest, the CRC as a little-endian u32, CMR_COMPUTE_RESULT_* flags
  * for stream WRs, zeroes otherwise.  dst is never written beyond dst_cap.
  *
