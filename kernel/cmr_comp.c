@@ -471,10 +471,16 @@ static int cmr_inflate_step(struct cmr_zinf *z, struct cmr_run *r, bool end,
 				return CMR_VERR_CORRUPT_INPUT;
 			if (!avail)
 				goto out_of_input;
-			if (!zs->avail_out)
+			/*
+			 * A full destination with this chunk consumed is not
+			 * yet too small: what is left (zlib's Adler-32, an
+			 * end-of-block code) may need no room.
+			 */
+			if (!zs->avail_out && zs->avail_in)
 				return CMR_VERR_DST_TOO_SMALL;
 			if (!used && zs->avail_out == out_before)
-				return CMR_VERR_CORRUPT_INPUT;
+				return zs->avail_out ? CMR_VERR_CORRUPT_INPUT :
+						       CMR_VERR_DST_TOO_SMALL;
 			cond_resched();
 			break;
 

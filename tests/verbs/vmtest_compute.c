@@ -4,7 +4,8 @@
  * (NIST/McGrew-Viega GCM, FIPS 180-2 SHA-256, RFC 4231 HMAC, CRC check
  * values), OpenSSL (GCM, XTS, SHA-256, HMAC), zlib, liblz4 and libzstd in
  * both directions, random inputs of random sizes (0 B to 1 MiB + 3,
- * incompressible and highly compressible), streams split at random points,
+ * incompressible and highly compressible), destinations of exactly the
+ * decompressed size, streams split at random points,
  * pinned, explicit ODP and implicit ODP MRs; a compress -> encrypt ->
  * RDMA WRITE chain in one batch; then every compute error status: data
  * errors (destination too small, corrupt input, authentication failure)
@@ -397,6 +398,51 @@ static void compression_interop(void)
 				 "device cannot read libzstd");
 		}
 	}
+}
+
+/*
+ * A destination of exactly the decompressed size, for zlib's streams
+ * whose last bytes (zlib framing: the Adler-32) fall on either side of a
+ * 128 KiB boundary: the device reads its source in pieces, and one that
+ * fills the destination must not be taken for a destination too small
+ * while the rest of the stream needs no room.
+ */
+static void exact_destinations(void)
+{
+	static const int wbits[] = { -15, 15, 31 };
+	const uint32_t boundary = 128 << 10;
+	int tried = 0;
+
+	fill(ref, boundary + 256, false);
+	for (int framing = 0; framing < 3; framing++) {
+		for (uint32_t n = boundary - 64; n < boundary + 64; n++) {
+			struct op op = { .alg = CMRDV_ALG_DEFLATE,
+					 .dir = CMRDV_INVERSE,
+					 .flags = framing };
+			z_stream zs = {};
+			struct cmr_done d;
+
+			/* Stored blocks: the stream's length follows n's. */
+			vt_check(!deflateInit2(&zs, 0, Z_DEFLATED,
+					       wbits[framing], 8,
+					       Z_DEFAULT_STRATEGY), "zlib");
+			zs.next_in = ref;
+			zs.avail_in = n;
+			zs.next_out = src;
+			zs.avail_out = MAX_OUT;
+			vt_check(deflate(&zs, Z_FINISH) == Z_STREAM_END, "zlib");
+			deflateEnd(&zs);
+			if (zs.total_out < boundary - 8 ||
+			    zs.total_out > boundary + 16)
+				continue;
+			d = run_ok(&op, zs.total_out, n, "exact destination");
+			vt_check(d.byte_len == n && !memcmp(dst, ref, n),
+				 "framing %d, %u B into %u B", framing,
+				 (uint32_t)zs.total_out, n);
+			tried++;
+		}
+	}
+	vt_check(tried >= 3 * 20, "only %d streams near the boundary", tried);
 }
 
 static void crypto_interop(void)
@@ -1323,6 +1369,8 @@ int main(void)
 		compression_interop();
 		crypto_interop();
 	}
+	kind = PINNED;
+	exact_destinations();
 	kind = ODP;
 	streams();
 	kind = PINNED;
