@@ -286,6 +286,7 @@ static int cmr_rnr(struct cmr_exec *x, struct cmr_qp *peer,
 	if (x->rnr_expired) {
 		qp->rnr_attempts++;
 		x->rnr_expired = false;
+		qp->rnr_timing = false;	/* the next timeout starts now */
 	}
 	if (READ_ONCE(peer->dead)) {
 		mutex_unlock(&rq->lock);

@@ -4,7 +4,10 @@
  * and asserted exactly; each error moves the QP to ERR, after which
  * outstanding and newly posted WRs complete with IBV_WC_WR_FLUSH_ERR.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "vt.h"
 
@@ -147,19 +150,81 @@ static void recv_too_small(void)
 	pair_close(&p);
 }
 
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Busy clock ticks of all CPUs so far (user, nice, system, irq, softirq). */
+static unsigned long long busy_ticks(void)
+{
+	unsigned long long t[7] = {};
+	FILE *f = fopen("/proc/stat", "r");
+
+	vt_check(f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu",
+			     &t[0], &t[1], &t[2], &t[3], &t[4], &t[5],
+			     &t[6]) == 7, "/proc/stat");
+	fclose(f);
+	return t[0] + t[1] + t[2] + t[5] + t[6];
+}
+
+/*
+ * Every retry waits out the receiver's RNR timer anew: 4 retries of a
+ * 30.72 ms timer take at least 4 timer periods, not one.
+ */
 static void rnr_retry_exceeded(void)
 {
-	struct vt_qp_opts o = { .rnr_retry = 1, .min_rnr_timer = 1,
+	struct vt_qp_opts o = { .rnr_retry = 4, .min_rnr_timer = 23,
 				.access = IBV_ACCESS_LOCAL_WRITE };
 	struct vt_end a, b;
 	struct ibv_mr *mr = vt_reg(&v, abuf, BUF, RW);
 	struct ibv_sge s = sge(mr, abuf, 8);
+	double t;
 
 	vt_end_create(&v, &a, 8);
 	vt_end_create(&v, &b, 8);
 	vt_connect(&v, &a, &b, &o);
+	t = now_ms();
 	vt_check(!vt_post_send(a.qp, IBV_WR_SEND, 8, &s, 1, 0, 0), "post");
 	vt_expect(a.cq, 8, IBV_WC_RNR_RETRY_EXC_ERR);
+	t = now_ms() - t;
+	vt_check(t >= 4 * 30.72, "4 RNR retries of 30.72 ms took %.1f ms", t);
+	ibv_dereg_mr(mr);
+	vt_end_destroy(&a);
+	vt_end_destroy(&b);
+}
+
+/*
+ * Retrying for ever waits between retries rather than spinning, and a
+ * receive posted at last lets the SEND through.
+ */
+static void rnr_waits_idle(void)
+{
+	struct vt_qp_opts o = { .rnr_retry = 7, .min_rnr_timer = 1,
+				.access = IBV_ACCESS_LOCAL_WRITE };
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long busy;
+	struct ibv_mr *mr = vt_reg(&v, abuf, BUF, RW);
+	struct ibv_sge s = sge(mr, abuf, 8), r = sge(mr, abuf + 64, 8);
+	struct vt_end a, b;
+
+	vt_end_create(&v, &a, 8);
+	vt_end_create(&v, &b, 8);
+	vt_connect(&v, &a, &b, &o);
+	vt_check(!vt_post_send(a.qp, IBV_WR_SEND, 10, &s, 1, 0, 0), "post");
+	usleep(100000);		/* the first retries are under way */
+	busy = busy_ticks();
+	sleep(1);
+	busy = busy_ticks() - busy;
+	vt_check(busy < (unsigned long long)hz / 2,
+		 "CPUs busy for %llu of %ld ticks while a SEND waits for a "
+		 "receive", busy, hz);
+	vt_check(!vt_post_recv(b.qp, 11, &r, 1), "post_recv");
+	vt_expect(b.cq, 11, IBV_WC_SUCCESS);
+	vt_expect(a.cq, 10, IBV_WC_SUCCESS);
 	ibv_dereg_mr(mr);
 	vt_end_destroy(&a);
 	vt_end_destroy(&b);
@@ -216,6 +281,7 @@ int main(void)
 	read_into_readonly_mr();
 	recv_too_small();
 	rnr_retry_exceeded();
+	rnr_waits_idle();
 	flush_on_error_state();
 	peer_gone();
 	vt_close(&v);
