@@ -245,8 +245,10 @@ static enum ib_wc_status cmr_remote_status(const struct cmr_qp *qp,
 
 /*
  * Validate a remote range against the peer's QP access flags and MR into
- * seg.  On failure an RC peer goes to ERR, as the responder of an access
- * violation does; a UC responder drops the message and carries on.
+ * seg; a zero-length range checks the QP only.  On failure an RC peer goes
+ * to ERR, as the responder of an invalid request (an operation its QP does
+ * not enable) or an access violation does; a UC responder drops the
+ * message and carries on.
  */
 static enum ib_wc_status cmr_exec_remote(struct cmr_qp *peer, u64 addr,
 					 u32 rkey, u64 len, int access,
@@ -255,8 +257,13 @@ static enum ib_wc_status cmr_exec_remote(struct cmr_qp *peer, u64 addr,
 	seg->mr = NULL;
 	seg->iova = addr;
 	seg->len = len;
-	if (!(READ_ONCE(peer->attr.qp_access_flags) & access))
-		goto err;
+	if (!(READ_ONCE(peer->attr.qp_access_flags) & access)) {
+		if (cmr_qp_reliable(peer))
+			cmr_qp_error(peer, IB_EVENT_QP_REQ_ERR);
+		return IB_WC_REM_INV_REQ_ERR;
+	}
+	if (!len)
+		return IB_WC_SUCCESS;
 	seg->mr = cmr_mr_lookup(peer->dev, rkey);
 	if (!seg->mr ||
 	    cmr_mr_check(seg->mr, peer->ibqp.pd, addr, len, access))
@@ -704,9 +711,6 @@ static int cmr_op_rdma(struct cmr_exec *x, bool read)
 			x->status = cmr_remote_status(qp, IB_WC_RETRY_EXC_ERR);
 			return CMR_EXEC_DONE;
 		}
-		/* A zero-length one checks neither rkey nor address. */
-		if (!x->len)
-			return CMR_EXEC_DONE;
 		x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
 					    x->wqe->rdma.rkey, x->len,
 					    read ? IB_ACCESS_REMOTE_READ :
@@ -716,6 +720,8 @@ static int cmr_op_rdma(struct cmr_exec *x, bool read)
 			x->status = cmr_remote_status(qp, x->status);
 			return CMR_EXEC_DONE;
 		}
+		if (!x->len)
+			return CMR_EXEC_DONE;
 
 		/* This slice: [off, off + rseg.len) of both sides. */
 		cmr_seg_skip(qp->lsegs, x->nseg, off);
@@ -760,15 +766,12 @@ static int cmr_op_write(struct cmr_exec *x)
 	peer = cmr_exec_sender(x);
 	if (!peer)
 		return CMR_EXEC_DONE;
-	/* A zero-length write checks neither rkey nor address. */
-	if (x->len) {
-		x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
-					    x->wqe->rdma.rkey, x->len,
-					    IB_ACCESS_REMOTE_WRITE, &rseg);
-		if (x->status) {
-			x->status = cmr_remote_status(x->qp, x->status);
-			return CMR_EXEC_DONE;
-		}
+	x->status = cmr_exec_remote(peer, x->wqe->rdma.remote_addr,
+				    x->wqe->rdma.rkey, x->len,
+				    IB_ACCESS_REMOTE_WRITE, &rseg);
+	if (x->status) {
+		x->status = cmr_remote_status(x->qp, x->status);
+		return CMR_EXEC_DONE;
 	}
 	return cmr_deliver(x, peer, &rseg, NULL);
 }
@@ -1363,22 +1366,15 @@ void cmr_sq_run_locked(struct cmr_qp *qp)
 	cmr_sq_hold_end(qp, &hold);
 }
 
-/* A doorbell's context. */
-void cmr_qp_run_sq(struct cmr_qp *qp, struct cmr_sq_hold *hold)
-{
-	mutex_lock(&qp->sq_mutex);
-	cmr_sq_run(qp, qp->sq.num_entries, hold);
-	mutex_unlock(&qp->sq_mutex);
-}
-
 /*
- * The same from a kernel thread (the SQ poller, sq_work), at most budget
- * WQEs (the poller takes turns between QPs).  What the WRs allocate
- * (compute buffers and workspaces) is charged to the memory cgroup of the
- * QP's creator, as on the doorbell path.
+ * Run at most budget WQEs of the SQ (the poller takes turns between QPs),
+ * in a doorbell's context or a kernel thread's (the SQ poller, sq_work).
+ * What the WRs allocate (compute buffers and workspaces) is charged
+ * to the memory cgroup of the QP's creator, whoever rings: a receive
+ * doorbell runs the requesters it unblocks.
  */
-void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget,
-			 struct cmr_sq_hold *hold)
+void cmr_qp_run_sq(struct cmr_qp *qp, u32 budget,
+		   struct cmr_sq_hold *hold)
 {
 	struct mem_cgroup *old = set_active_memcg(qp->memcg);
 

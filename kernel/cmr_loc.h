@@ -135,9 +135,8 @@ static inline void cmr_sq_hold_end(struct cmr_qp *qp,
 }
 
 void cmr_sq_run_locked(struct cmr_qp *qp);
-void cmr_qp_run_sq(struct cmr_qp *qp, struct cmr_sq_hold *hold);
-void cmr_qp_run_sq_async(struct cmr_qp *qp, u32 budget,
-			 struct cmr_sq_hold *hold);
+void cmr_qp_run_sq(struct cmr_qp *qp, u32 budget,
+		   struct cmr_sq_hold *hold);
 void cmr_qp_compute_free(struct cmr_qp *qp);
 
 /* cmr_mr.c */

@@ -144,7 +144,7 @@ void cmr_rq_wake(struct cmr_rq *rq, bool direct)
 		mutex_unlock(&rq->lock);
 		for (i = 0; i < n; i++) {
 			cmr_sq_hold_begin(&hold);
-			cmr_qp_run_sq(batch[i], &hold);
+			cmr_qp_run_sq(batch[i], U32_MAX, &hold);
 			cmr_sq_hold_end(batch[i], &hold);
 			cmr_qp_put(batch[i]);
 		}
@@ -289,7 +289,7 @@ static void cmr_qp_sq_work(struct work_struct *work)
 
 	/* destroy_qp cancels us before it frees the QP. */
 	cmr_sq_hold_begin(&hold);
-	cmr_qp_run_sq_async(qp, U32_MAX, &hold);
+	cmr_qp_run_sq(qp, U32_MAX, &hold);
 	cmr_sq_hold_end(qp, &hold);
 }
 
@@ -515,7 +515,7 @@ void cmr_sq_doorbell(struct cmr_qp *qp, struct cmr_sq_hold *hold)
 	if (qp->sqp)
 		cmr_sqp_kick(qp->sqp);
 	else
-		cmr_qp_run_sq(qp, hold);
+		cmr_qp_run_sq(qp, U32_MAX, hold);
 }
 
 int cmr_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,

@@ -21,7 +21,7 @@
 #include <rdma/cmr-abi.h>
 
 struct cmr_queue {
-	struct cmr_ring *ring;		/* vmalloc_user(): header, then entries */
+	struct cmr_ring *ring;		/* vmalloc'ed: header, then entries */
 	struct rdma_user_mmap_entry *mmap;
 	size_t size;			/* bytes mapped, page aligned */
 	u32 num_entries;		/* power of two; 0 if the queue is absent */

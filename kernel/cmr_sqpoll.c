@@ -6,7 +6,7 @@
  * sq_poll_threads kernel threads share the SQ_POLL QPs of all devices
  * (each QP goes to the thread with the fewest).  A thread busy-polls the
  * producer index of its QPs' send queues and runs a QP's SQ with the
- * engine function the doorbell runs (cmr_qp_run_sq_async(), a few WQEs per
+ * engine function the doorbell runs (cmr_qp_run_sq(), a few WQEs per
  * QP at a time), so sq_mutex orders it with the doorbell, modify_qp and the
  * QP's work.  While the thread is awake it keeps CMR_RING_NEED_WAKEUP
  * clear in its QPs' SQ rings, so the provider posts without a system call.
@@ -128,7 +128,7 @@ static bool cmr_sqp_pass(struct cmr_sqp *sqp)
 		}
 		if (!cmr_sqp_ready(qp))
 			continue;
-		cmr_qp_run_sq_async(qp, CMR_SQP_BUDGET, &hold);
+		cmr_qp_run_sq(qp, CMR_SQP_BUDGET, &hold);
 		busy = true;
 		cond_resched();
 		if (!hold.ref)

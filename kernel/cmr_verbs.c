@@ -334,12 +334,23 @@ void cmr_dealloc_ucontext(struct ib_ucontext *ibuc)
 int cmr_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 {
 	struct rdma_user_mmap_entry *entry;
-	int err;
+	unsigned long off;
+	void *buf;
+	int err = 0;
 
+	/* Its size is the mapping's: rdma_user_mmap_entry_get() checks. */
 	entry = rdma_user_mmap_entry_get(ibuc, vma);
 	if (!entry)
 		return -EINVAL;
-	err = remap_vmalloc_range(vma, to_cmr_mmap(entry)->buf, 0);
+	buf = to_cmr_mmap(entry)->buf;
+	for (off = 0; off < vma->vm_end - vma->vm_start; off += PAGE_SIZE) {
+		err = vm_insert_page(vma, vma->vm_start + off,
+				     vmalloc_to_page(buf + off));
+		if (err)
+			break;
+	}
+	if (!err)
+		cmr_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	rdma_user_mmap_entry_put(entry);
 	return err;
 }
@@ -372,7 +383,8 @@ int cmr_queue_init(struct ib_udata *udata, struct cmr_queue *q,
 
 	size = PAGE_ALIGN(CMR_RING_ENTRIES_OFFSET +
 			  (size_t)num_entries * stride);
-	q->ring = vmalloc_user(size);
+	/* Charged to the creator's memory cgroup, as all it allocates. */
+	q->ring = __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!q->ring)
 		return -ENOMEM;
 	q->size = size;
@@ -380,7 +392,7 @@ int cmr_queue_init(struct ib_udata *udata, struct cmr_queue *q,
 	q->stride = stride;
 	q->index = 0;
 
-	entry = kzalloc(sizeof(*entry), GFP_KERNEL);
+	entry = kzalloc(sizeof(*entry), GFP_KERNEL_ACCOUNT);
 	if (!entry) {
 		err = -ENOMEM;
 		goto err_free_ring;
@@ -647,6 +659,10 @@ int cmr_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 			     &resp.cq);
 	if (err)
 		return err;
+	/* Before the swap: a fault here must leave the old ring in use. */
+	err = ib_copy_to_udata(udata, &resp, sizeof(resp));
+	if (err)
+		goto err_free_queue;
 
 	spin_lock(&cq->lock);
 	cons = cmr_queue_user_consumer(&cq->q);
@@ -668,10 +684,7 @@ int cmr_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 	cq->overflow = false;
 	spin_unlock(&cq->lock);
 
-	err = ib_copy_to_udata(udata, &resp, sizeof(resp));
 	cmr_queue_free(&oq);
-	if (err)
-		return err;	/* the CQ lives on with the new ring */
 	ibcq->cqe = entries;
 	return 0;
 
@@ -727,7 +740,12 @@ int cmr_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	err = cmr_queue_init(udata, &srq->rq.q, entries, stride, &resp.rq);
 	if (err)
 		goto err_dec;
-	err = xa_alloc_cyclic(&dev->srq_xa, &srq->srq_num, srq,
+	/*
+	 * Reserve the number, publish the SRQ only once the create cannot
+	 * fail: a doorbell finding it takes a reference this error path
+	 * would not wait for.
+	 */
+	err = xa_alloc_cyclic(&dev->srq_xa, &srq->srq_num, NULL,
 			      XA_LIMIT(1, U32_MAX), &dev->srq_next,
 			      GFP_KERNEL);
 	if (err < 0)
@@ -735,6 +753,9 @@ int cmr_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 
 	resp.srq_num = srq->srq_num;
 	err = ib_copy_to_udata(udata, &resp, sizeof(resp));
+	if (err)
+		goto err_erase;
+	err = xa_err(xa_store(&dev->srq_xa, srq->srq_num, srq, GFP_KERNEL));
 	if (err)
 		goto err_erase;
 	init->attr.max_wr = entries;

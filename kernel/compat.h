@@ -32,4 +32,16 @@
 #define cmr_create_cq_udata(udata) (udata)
 #endif
 
+/* Since 6.3 vma->vm_flags is set through vm_flags_set() only. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define cmr_vm_flags_set vm_flags_set
+#else
+#include <linux/mm.h>
+static inline void cmr_vm_flags_set(struct vm_area_struct *vma,
+				    vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
 #endif /* CMR_COMPAT_H */

@@ -98,6 +98,37 @@ static void write_without_remote_write(void)
 	pair_close(&p);
 }
 
+/*
+ * An RDMA operation the responder's QP does not enable is an invalid
+ * request (IB's NAK, rxe's status), even at zero length; the MR's rights
+ * are then not looked at.
+ */
+static void op_not_enabled_by_qp(enum ibv_wr_opcode opcode, uint32_t len,
+				 int qp_access)
+{
+	struct vt_qp_opts o = { .rnr_retry = 7, .min_rnr_timer = 1,
+				.access = qp_access };
+	struct vt_end a, b;
+	struct ibv_mr *amr = vt_reg(&v, abuf, BUF, RW);
+	struct ibv_mr *bmr = vt_reg(&v, bbuf, BUF, RW);
+	struct ibv_sge s = sge(amr, abuf, len);
+
+	vt_end_create(&v, &a, 8);
+	vt_end_create(&v, &b, 8);
+	vt_connect(&v, &a, &b, &o);
+	memset(bbuf, 0x11, BUF);
+	memset(abuf, 0x22, BUF);
+	vt_check(!vt_post_send(a.qp, opcode, 6, &s, 1, (uintptr_t)bbuf,
+			       bmr->rkey), "post");
+	vt_expect(a.cq, 6, IBV_WC_REM_INV_REQ_ERR);
+	vt_check(bbuf[0] == 0x11 && abuf[0] == 0x22,
+		 "a refused operation moved data");
+	ibv_dereg_mr(amr);
+	ibv_dereg_mr(bmr);
+	vt_end_destroy(&a);
+	vt_end_destroy(&b);
+}
+
 static void bad_rkey_and_range(void)
 {
 	struct pair p;
@@ -277,6 +308,11 @@ int main(void)
 	bad_lkey();
 	sge_outside_mr();
 	write_without_remote_write();
+	op_not_enabled_by_qp(IBV_WR_RDMA_WRITE, 64, IBV_ACCESS_REMOTE_READ);
+	op_not_enabled_by_qp(IBV_WR_RDMA_WRITE, 0, IBV_ACCESS_REMOTE_READ);
+	op_not_enabled_by_qp(IBV_WR_RDMA_WRITE_WITH_IMM, 64,
+			     IBV_ACCESS_REMOTE_READ);
+	op_not_enabled_by_qp(IBV_WR_RDMA_READ, 64, IBV_ACCESS_REMOTE_WRITE);
 	bad_rkey_and_range();
 	read_into_readonly_mr();
 	recv_too_small();
