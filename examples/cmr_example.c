@@ -227,6 +227,7 @@ const char *cmr_done_error(const struct cmr_done *d)
 	case CMRDV_ERR_BAD_PARAM: why = "bad parameters"; break;
 	case CMRDV_ERR_UNSUPPORTED: why = "unsupported"; break;
 	case CMRDV_ERR_PREV_FAILED: why = "the WR it reads from failed"; break;
+	case CMRDV_ERR_STREAM_FAILED: why = "its stream failed before"; break;
 	default:
 		snprintf(buf, sizeof(buf), "%s (vendor_err 0x%x)",
 			 ibv_wc_status_str(d->status), d->vendor_err);

@@ -571,7 +571,7 @@ int cmr_compute_run(struct cmr_compute_ws *ws,
 			return CMR_VERR_BAD_STREAM;
 		mutex_lock(&stream->lock);
 		if (stream->dead) {
-			ret = CMR_VERR_BAD_STREAM;
+			ret = CMR_VERR_STREAM_FAILED;
 		} else {
 			ret = d->run(&r);
 			/* Input was consumed or lost: no way to resume. */

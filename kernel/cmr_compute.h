@@ -79,7 +79,7 @@
  * stream complete reports CMR_COMPUTE_RESULT_END; a STREAM_END WR fails
  * with CORRUPT_INPUT if it is incomplete.  After a successful STREAM_END
  * WR the stream starts afresh with the next WR.  After any error the
- * stream is dead: further WRs return BAD_STREAM until it is destroyed.
+ * stream is dead: further WRs return STREAM_FAILED until it is destroyed.
  * Memory per stream: DEFLATE about 400 KiB compressing, 50 KiB
  * decompressing; ZSTD compression grows with the level (about 1.3 MiB at
  * level 1, 3.5 MiB at 3, 17 MiB at 9, 90 MiB at 19), ZSTD decompression

@@ -136,7 +136,7 @@ struct cmr_stream {
 	int level;
 	/* Serialises WRs on this stream; protects everything below. */
 	struct mutex lock;
-	bool dead;		/* an earlier WR failed */
+	bool dead;		/* an earlier WR failed: STREAM_FAILED */
 	void *work;		/* codec workspace, kvmalloc */
 	union {
 		struct cmr_zdef zdef;

@@ -1000,6 +1000,7 @@ static void cmr_compute_status(struct cmr_exec *x, int ret)
 		break;
 	case CMR_VERR_CORRUPT_INPUT:
 	case CMR_VERR_AUTH_FAILED:
+	case CMR_VERR_STREAM_FAILED:
 		x->status = IB_WC_GENERAL_ERR;
 		x->keep_qp = true;
 		break;
@@ -1076,14 +1077,24 @@ static int cmr_op_compute(struct cmr_exec *x)
 		}
 	}
 
-	/* Small WRs on pinned pages skip the gather and the scatter. */
+	/*
+	 * Small WRs on pinned pages skip the gather and the scatter.  The
+	 * destination only with the source: a bounced source of megabytes
+	 * (to a digest's few bytes) runs outside cmr_srcu, below.
+	 */
 	src = NULL;
 	dst = NULL;
 	if (cmr_compute_direct_ok(p)) {
 		if (nsrc == 1)
 			src = cmr_seg_kaddr(&qp->lsegs[0], src_len);
-		if (ndst == 1)
+		if (ndst == 1 && (src || !src_len))
 			dst = cmr_seg_kaddr(&qp->rsegs[0], dst_cap);
+		/*
+		 * Overlapping: output into the QP's buffer, as for larger
+		 * WRs, so the source is read whole before it is written.
+		 */
+		if (src && dst && src < dst + dst_cap && dst < src + src_len)
+			dst = NULL;
 	}
 	ret = cmr_compute_prepare(qp, src ? 0 : src_len, dst ? 0 : dst_cap);
 	if (ret) {

@@ -274,6 +274,9 @@ enum cmrdv_compute_err {
 	CMRDV_ERR_PREV_FAILED,			/* IBV_WC_GENERAL_ERR: the WR
 						 * reads the output of a WR
 						 * that failed */
+	CMRDV_ERR_STREAM_FAILED,		/* IBV_WC_GENERAL_ERR: an
+						 * earlier WR of the stream
+						 * failed */
 };
 
 /*

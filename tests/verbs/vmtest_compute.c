@@ -8,8 +8,8 @@
  * decompressed size, streams split at random points,
  * pinned, explicit ODP and implicit ODP MRs; a compress -> encrypt ->
  * RDMA WRITE chain in one batch; then every compute error status: data
- * errors (destination too small, corrupt input, authentication failure)
- * and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
+ * errors (destination too small, corrupt input, authentication failure,
+ * a WR on a stream that failed) and malformed WRs (wrong-algorithm key, bad lkey, MR bounds and access,
  * parameters against the data, oversize source, a key or stream destroyed
  * under a posted WR); last, long WRs: a batch of them must not hold up
  * deregistrations and destroys elsewhere, a destination deregistered
@@ -55,9 +55,12 @@ struct op {
 	struct cmrdv_crypto_attr ca;
 };
 
-/* Post one compute WR src[0..len) -> dst[0..cap) and wait. */
-static struct cmr_done run(const struct op *op, uint32_t len, uint32_t cap)
+/* Post one compute WR in[0..len) -> out[0..cap) and wait. */
+static struct cmr_done run_at(const struct op *op, uint8_t *in, uint32_t len,
+			      uint8_t *out, uint32_t cap)
 {
+	struct ibv_mr *in_mr = mrs[kind][in >= dst && in < dst + MAX_OUT];
+	struct ibv_mr *out_mr = mrs[kind][out >= dst && out < dst + MAX_OUT];
 	struct cmr_done d;
 
 	ibv_wr_start(s.qpx);
@@ -77,14 +80,19 @@ static struct cmr_done run(const struct op *op, uint32_t len, uint32_t cap)
 		cmrdv_wr_decrypt(s.dqp, op->key, &op->ca);
 	else
 		cmrdv_wr_digest(s.dqp, op->alg, op->key);
-	ibv_wr_set_sge(s.qpx, mrs[kind][0]->lkey, (uintptr_t)src, len);
+	ibv_wr_set_sge(s.qpx, in_mr->lkey, (uintptr_t)in, len);
 	if (cap)
-		cmrdv_wr_set_dst_sge(s.dqp, mrs[kind][1]->lkey, (uintptr_t)dst,
-				     cap);
+		cmrdv_wr_set_dst_sge(s.dqp, out_mr->lkey, (uintptr_t)out, cap);
 	vt_check(!ibv_wr_complete(s.qpx), "ibv_wr_complete");
 	cmr_session_wait(&s, &d);
 	vt_check(d.wr_id == (uint64_t)checks, "completion order");
 	return d;
+}
+
+/* Post one compute WR src[0..len) -> dst[0..cap) and wait. */
+static struct cmr_done run(const struct op *op, uint32_t len, uint32_t cap)
+{
+	return run_at(op, src, len, dst, cap);
 }
 
 static struct cmr_done run_ok(const struct op *op, uint32_t len, uint32_t cap,
@@ -879,6 +887,80 @@ static void codec_errors(void)
 	}
 }
 
+/*
+ * A stream WR that fails takes the stream with it: later WRs on it fail
+ * with STREAM_FAILED, a data error that leaves the QP usable.
+ */
+static void stream_failure(void)
+{
+	struct cmrdv_stream_init_attr a = { .alg = CMRDV_ALG_DEFLATE,
+					    .dir = CMRDV_INVERSE };
+	struct op op = { .alg = CMRDV_ALG_DEFLATE, .dir = CMRDV_FORWARD };
+	struct op copy = { .alg = CMRDV_ALG_MEMCPY };
+	struct cmr_done d;
+	uint32_t n;
+
+	fill(ref, 65536, true);
+	memcpy(src, ref, 65536);
+	n = run_ok(&op, 65536, MAX_OUT, "deflate").byte_len;
+	memcpy(src, dst, n);
+	op = (struct op){ .stream = cmrdv_create_stream(s.pd, &a) };
+	vt_check(op.stream, "create_stream");
+	expect(run(&op, n, 16), IBV_WC_LOC_LEN_ERR, CMRDV_ERR_DST_TOO_SMALL,
+	       "stream WR, dst too small", CMRDV_ALG_DEFLATE);
+	op.flags = CMRDV_STREAM_END;
+	expect(run(&op, n, MAX_OUT), IBV_WC_GENERAL_ERR,
+	       CMRDV_ERR_STREAM_FAILED, "WR on a failed stream",
+	       CMRDV_ALG_DEFLATE);
+	d = run_ok(&copy, 64, 64, "memcpy after a failed stream");
+	vt_check(d.byte_len == 64 && !memcmp(dst, src, 64), "memcpy");
+	vt_check(!cmrdv_destroy_stream(op.stream), "destroy failed stream");
+}
+
+/*
+ * Source and destination overlapping, or the same: the output is as if the
+ * source had been read whole first (memmove, and GCM in place equal to
+ * GCM out of place), whether the WR is small enough to run on the pages
+ * directly or goes through the device's buffers.
+ */
+static void overlapping(void)
+{
+	static const uint32_t lens[] = { 64, 3000, 20000 };
+	uint8_t key[32] = { 3 };
+	struct op op = { .alg = CMRDV_ALG_MEMCPY };
+	struct op gcm = { .alg = CMRDV_ALG_AES_GCM, .dir = CMRDV_FORWARD,
+			  .ca = { .iv = { 4 }, .aad_len = 16 } };
+	struct cmr_done d;
+
+	gcm.key = make_key(CMRDV_ALG_AES_GCM, key, sizeof(key));
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		uint32_t n = lens[i];
+
+		for (int shift = -8; shift <= 8; shift += 16) {
+			uint8_t *in = src + 4096 + 64, *out = in + shift;
+
+			fill(ref, n, false);
+			memcpy(in, ref, n);
+			d = run_at(&op, in, n, out, n);
+			vt_check(d.status == IBV_WC_SUCCESS && d.byte_len == n &&
+				 !memcmp(out, ref, n),
+				 "memcpy of %u B onto itself shifted by %d: %s",
+				 n, shift, cmr_done_error(&d));
+		}
+
+		memcpy(src, ref, n);
+		d = run_at(&gcm, src, n, dst, n + 16);
+		vt_check(d.status == IBV_WC_SUCCESS, "GCM: %s",
+			 cmr_done_error(&d));
+		memcpy(src + MAX_IN / 2, ref, n);
+		vt_check(run_at(&gcm, src + MAX_IN / 2, n, src + MAX_IN / 2,
+				n + 16).byte_len == d.byte_len &&
+			 !memcmp(src + MAX_IN / 2, dst, d.byte_len),
+			 "GCM in place of %u B differs", n);
+	}
+	cmrdv_destroy_key(gcm.key);
+}
+
 /* Each error status; data errors leave the QP usable. */
 static void errors(void)
 {
@@ -1377,6 +1459,8 @@ int main(void)
 	chain();
 	events();
 	errors();
+	stream_failure();
+	overlapping();
 	malformed();
 	long_batch(0, 2);
 	long_batch(CMRDV_QP_CREATE_SQ_POLL, 2);

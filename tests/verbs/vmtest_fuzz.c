@@ -82,7 +82,7 @@ static struct cmrdv_stream *streams[2];
 static uint64_t rng;
 static uint32_t zlib_len;		/* the zlib stream at the start of SRC */
 static unsigned long statuses[IBV_WC_TM_RNDV_INCOMPLETE + 1];
-static unsigned long vendor_errs[CMR_VERR_PREV_FAILED - CMR_VERR_DST_TOO_SMALL + 1];
+static unsigned long vendor_errs[CMR_VERR_STREAM_FAILED - CMR_VERR_DST_TOO_SMALL + 1];
 
 static uint64_t rnd(void)
 {
@@ -714,7 +714,7 @@ static void run_batch(struct fuzz_qp *f, uint64_t batch)
 		vt_check(wc.qp_num == f->qp->qp_num, "CQE of QP %u", wc.qp_num);
 		vt_check(!wc.vendor_err ||
 			 (wc.vendor_err >= CMR_VERR_DST_TOO_SMALL &&
-			  wc.vendor_err <= CMR_VERR_PREV_FAILED),
+			  wc.vendor_err <= CMR_VERR_STREAM_FAILED),
 			 "vendor_err %#x undocumented", wc.vendor_err);
 		if (wc.vendor_err)
 			vendor_errs[wc.vendor_err - CMR_VERR_DST_TOO_SMALL]++;

@@ -357,6 +357,11 @@ enum cmr_compute_verr {
 	 * the QP stays usable.
 	 */
 	CMR_VERR_PREV_FAILED,
+	/*
+	 * A stream WR after an earlier WR of the stream failed: its state is
+	 * lost.  Status IBV_WC_GENERAL_ERR; the QP stays usable.
+	 */
+	CMR_VERR_STREAM_FAILED,
 };
 
 /*
