@@ -129,6 +129,7 @@ cmr_alloc_parent_domain(struct ibv_context *ibctx,
 		return NULL;
 	ibv_initialize_parent_domain(&parent->ibpd, attr->pd);
 	parent->protection = to_cmr_pd(attr->pd);
+	atomic_fetch_add(&parent->protection->parents, 1);
 	parent->td = attr->td;
 	if (attr->comp_mask & IBV_PARENT_DOMAIN_INIT_ATTR_PD_CONTEXT)
 		parent->pd_context = attr->pd_context;
@@ -141,9 +142,12 @@ static int cmr_dealloc_pd(struct ibv_pd *ibpd)
 	int ret;
 
 	if (pd->protection != pd) {	/* a parent domain: nothing in the kernel */
+		atomic_fetch_sub(&pd->protection->parents, 1);
 		free(pd);
 		return 0;
 	}
+	if (atomic_load(&pd->parents))
+		return EBUSY;
 	ret = ibv_cmd_dealloc_pd(ibpd);
 	if (!ret)
 		free(pd);

@@ -31,6 +31,11 @@ struct cmr_pd {
 	struct cmr_pd *protection;	/* itself for a protection domain */
 	struct ibv_td *td;		/* parent domain's thread domain */
 	void *pd_context;
+	/*
+	 * Of a protection domain: the parent domains wrapping it, which the
+	 * kernel does not know of; it stays until they are gone (EBUSY).
+	 */
+	atomic_uint parents;
 };
 
 struct cmr_ah {
@@ -90,6 +95,8 @@ struct cmr_wq {
 struct cmr_qp {
 	struct verbs_qp vqp;
 	struct cmrdv_qp_ex dv_qp;
+	/* Behind vqp.qp.pd, which may be a parent domain freed before us. */
+	struct ibv_pd *protection;
 	struct cmr_wq sq;
 	struct cmr_wq rq;		/* unused when the QP has an SRQ */
 	bool sq_sig_all;
@@ -110,14 +117,14 @@ struct cmr_qp {
 
 /* cmrdv objects; the kernel's handles and the numbers WQEs carry. */
 struct cmrdv_key {
-	struct ibv_pd *pd;
+	struct ibv_pd *pd;		/* the protection domain */
 	uint32_t handle;		/* CMR_OBJECT_KEY uobject */
 	uint32_t key_num;		/* cmr_compute_params.key_handle */
 	enum cmrdv_alg alg;
 };
 
 struct cmrdv_stream {
-	struct ibv_pd *pd;
+	struct ibv_pd *pd;		/* the protection domain */
 	uint32_t handle;		/* CMR_OBJECT_STREAM uobject */
 	uint32_t stream_num;		/* cmr_compute_params.stream_handle */
 	enum cmrdv_alg alg;

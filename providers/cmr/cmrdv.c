@@ -199,7 +199,7 @@ struct cmrdv_key *cmrdv_create_key(struct ibv_pd *pd,
 	if (ret)
 		goto err_free;
 
-	key->pd = pd;
+	key->pd = cmr_protection_domain(pd);
 	key->handle = read_attr_obj(CMR_ATTR_KEY_CREATE_HANDLE, handle);
 	key->key_num = key_num;
 	key->alg = attr->alg;
@@ -280,7 +280,7 @@ cmrdv_create_stream(struct ibv_pd *pd, const struct cmrdv_stream_init_attr *attr
 	if (ret)
 		goto err_free;
 
-	stream->pd = pd;
+	stream->pd = cmr_protection_domain(pd);
 	stream->handle = read_attr_obj(CMR_ATTR_STREAM_CREATE_HANDLE, handle);
 	stream->stream_num = stream_num;
 	stream->alg = attr->alg;

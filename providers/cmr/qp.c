@@ -195,6 +195,8 @@ static int cmr_wq_post_recv(struct ibv_context *ibctx, struct cmr_wq *wq,
 	uint32_t index;
 	int ret = 0;
 
+	/* Also when only the doorbell fails: every WR is posted then. */
+	*bad_wr = NULL;
 	cmr_spin_lock(&wq->lock);
 	index = wq->q.index;
 	for (; wr; wr = wr->next, index++) {
@@ -437,6 +439,7 @@ int cmr_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	bool kick = false;
 	int ret = 0;
 
+	*bad_wr = NULL;		/* as for receives */
 	if (!cmr_qp_can_send(ibqp)) {
 		*bad_wr = wr;
 		return EINVAL;
@@ -769,8 +772,7 @@ static struct cmr_compute_params *cmr_wr_compute(struct cmr_qp *qp,
 /* Keys and streams serve the QPs of their PD only. */
 static bool cmr_qp_owns(struct cmr_qp *qp, struct ibv_pd *pd)
 {
-	return cmr_protection_domain(pd) ==
-	       cmr_protection_domain(qp->vqp.qp.pd);
+	return pd == qp->protection;
 }
 
 static void cmr_wr_memcpy(struct cmrdv_qp_ex *dqp)
@@ -1110,6 +1112,7 @@ static struct cmr_qp *cmr_qp_create(struct ibv_context *ibctx,
 				    sizeof(cmd), &resp.ibv_resp, sizeof(resp));
 	if (ret)
 		goto err_free;
+	qp->protection = cmr_protection_domain(qp->vqp.qp.pd);
 
 	ret = cmr_qp_map(ibctx, qp, attr, &resp.drv_payload);
 	if (ret) {

@@ -299,6 +299,35 @@ static void unsupported_objects(void)
 	checks++;
 }
 
+/*
+ * Keys through a parent domain: they belong to its protection domain, which
+ * stays while a parent domain wraps it (EBUSY, as mlx5 answers), and they
+ * outlive the parent domain itself.
+ */
+static void parent_domains(void)
+{
+	uint8_t k[32] = { 2 };
+	struct cmrdv_key_init_attr ka = {
+		.alg = CMRDV_ALG_AES_GCM, .material = k, .length = sizeof(k),
+	};
+	struct ibv_parent_domain_init_attr pa = {};
+	struct ibv_pd *parent;
+	struct cmrdv_key *key;
+
+	pa.pd = ibv_alloc_pd(s.ctx);
+	vt_check(pa.pd, "PD");
+	parent = ibv_alloc_parent_domain(s.ctx, &pa);
+	vt_check(parent, "parent domain: %s", strerror(errno));
+	vt_check(ibv_dealloc_pd(pa.pd) == EBUSY,
+		 "a PD under a parent domain was deallocated");
+	key = cmrdv_create_key(parent, &ka);
+	vt_check(key, "key through a parent domain: %s", strerror(errno));
+	vt_check(!ibv_dealloc_pd(parent), "parent domain dealloc");
+	vt_check(!cmrdv_destroy_key(key), "key destroy after its parent");
+	vt_check(!ibv_dealloc_pd(pa.pd), "PD dealloc");
+	checks++;
+}
+
 /* Random data: incompressible, or runs of a few symbols. */
 static void fill(uint8_t *p, size_t n, bool compressible)
 {
@@ -1447,6 +1476,7 @@ int main(void)
 	digest_vectors();
 	key_sizes();
 	unsupported_objects();
+	parent_domains();
 	for (kind = 0; kind < NUM_KINDS; kind++) {
 		compression_interop();
 		crypto_interop();
