@@ -13,6 +13,11 @@
  * Chunk i uses IV = nonce with its last 8 bytes XORed with i, and as AAD
  * the 32-byte header | u64 i | u8 last, so reordered, swapped-in or
  * truncated chunks fail authentication.  The nonce is random per file.
+ *
+ * OUTPUT, when it is a regular file or does not exist, is written under a
+ * temporary name and renamed into place only when every chunk succeeded;
+ * anything else (standard output, a pipe, a symlink) is written as it goes
+ * and a failure shows only in the exit status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmr_example.h"
@@ -62,14 +68,42 @@ static int write_full(int fd, const void *buf, size_t len)
 	return write(fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
+/*
+ * A regular or new OUTPUT: a temporary file next to it, named in *tmp, so
+ * that a wrong key never destroys what is there (OUTPUT may be INPUT).
+ * Anything else, *tmp NULL: OUTPUT itself.  lstat(), so that /dev/stdout,
+ * a link, is never replaced.
+ */
+static int open_output(const char *path, char **tmp)
+{
+	struct stat sb;
+	int fd;
+
+	*tmp = NULL;
+	if (lstat(path, &sb) ? errno != ENOENT : !S_ISREG(sb.st_mode))
+		return open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	*tmp = malloc(strlen(path) + sizeof(".XXXXXX"));
+	if (!*tmp)
+		return -1;
+	strcpy(stpcpy(*tmp, path), ".XXXXXX");
+	fd = mkstemp(*tmp);	/* O_EXCL, mode 0600 */
+	if (fd < 0) {
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	const char *keyfile = NULL, *device = NULL;
-	uint8_t key[32], hdr[HDR], *aad, *in, *out;
+	uint8_t key[32], hdr[HDR], *aad, *in, *out, peek;
 	struct cmrdv_key_init_attr kattr = { .alg = CMRDV_ALG_AES_GCM };
 	struct ibv_mr *in_mr, *out_mr;
 	struct cmrdv_key *dkey;
 	int mode = 0, c, fd, ifd, ofd, ret = 1;
+	char *tmp;
+	bool carry = false;
 	uint64_t idx = 0;
 
 	while ((c = getopt(argc, argv, "edk:D:")) != -1) {
@@ -90,9 +124,8 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	ifd = open(argv[optind], O_RDONLY);
-	ofd = open(argv[optind + 1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (ifd < 0 || ofd < 0) {
-		perror("cmr-crypt");
+	if (ifd < 0) {
+		perror(argv[optind]);
 		return 1;
 	}
 
@@ -111,6 +144,12 @@ int main(int argc, char **argv)
 	in_mr = cmr_session_reg(&sess, in, AAD + CHUNK + TAG);
 	out_mr = cmr_session_reg(&sess, out, CHUNK + TAG);
 	aad = in;
+	/* After the set-up, whose exit() on failure would leave it behind. */
+	ofd = open_output(argv[optind + 1], &tmp);
+	if (ofd < 0) {
+		perror(argv[optind + 1]);
+		goto out;
+	}
 
 	if (mode == 'e') {
 		memcpy(hdr, "CMRCRYPT", 8);
@@ -133,15 +172,22 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		size_t want = mode == 'e' ? CHUNK : CHUNK + TAG;
-		ssize_t n = read_full(ifd, in + AAD, want);
 		struct cmrdv_crypto_attr ca = { .aad_len = AAD };
 		struct cmr_done d;
+		ssize_t n;
 		bool last;
-		uint8_t peek;
 
+		/* The byte peeked at below starts this chunk. */
+		if (carry)
+			in[AAD] = peek;
+		n = read_full(ifd, in + AAD + carry, want - carry);
 		if (n < 0)
 			goto out;
-		/* The last chunk is the one nothing follows. */
+		n += carry;
+		/*
+		 * The last chunk is the one nothing follows.  Peek rather than
+		 * seek back: the input may be a pipe.
+		 */
 		last = (size_t)n < want;
 		if (!last) {
 			ssize_t p = read_full(ifd, &peek, 1);
@@ -149,8 +195,7 @@ int main(int argc, char **argv)
 			if (p < 0)
 				goto out;
 			last = !p;
-			if (p)
-				lseek(ifd, -1, SEEK_CUR);
+			carry = p;
 		}
 		memcpy(ca.iv, hdr + 16, 12);
 		for (int i = 0; i < 8; i++)
@@ -187,10 +232,16 @@ int main(int argc, char **argv)
 	}
 	ret = 0;
 out:
-	if (ret)
-		ftruncate(ofd, 0);
+	if (ofd >= 0 && close(ofd))
+		ret = 1;
+	if (tmp && !ret && rename(tmp, argv[optind + 1])) {
+		perror(argv[optind + 1]);
+		ret = 1;
+	}
+	if (tmp && ret)
+		unlink(tmp);
+	free(tmp);
 	close(ifd);
-	close(ofd);
 	ibv_dereg_mr(in_mr);
 	ibv_dereg_mr(out_mr);
 	cmrdv_destroy_key(dkey);

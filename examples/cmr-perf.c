@@ -31,7 +31,8 @@
  * Latency is post-to-completion of one WR at a time, timed with the CPU
  * cycle counter as perftest does (a clock read costs ~0.7 us in the VM),
  * and printed as perftest prints it: t_min, t_max, t_typical (median),
- * t_avg, t_stdev, 99% and 99.9% percentiles in microseconds.
+ * t_avg, t_stdev, 99% and 99.9% percentiles in microseconds.  Bandwidth
+ * is in MiB/s, as perftest's.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -121,29 +122,36 @@ static void print_maps(void)
 		fclose(f);
 }
 
+/*
+ * As perftest's print_report_lat(): the two largest samples are left out
+ * (its LAT_MEASURE_TAIL), and of the m others t_typical is the median and
+ * percentile p is sample ceil(m * p) (t_max stays the largest sample).
+ */
 static void report_latency(const char *what, uint64_t *c, uint32_t n)
 {
-	double sum = 0, sq = 0, avg;
-	uint32_t i;
+	uint32_t m = n > 2 ? n - 2 : n, i;
+	double sum = 0, sq = 0, avg, med;
 
 	if (opt.no_report)
 		return;
 	qsort(c, n, sizeof(*c), cmp_u64);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < m; i++)
 		sum += c[i];
-	avg = sum / n;
-	for (i = 0; i < n; i++)
+	avg = sum / m;
+	for (i = 0; i < m; i++)
 		sq += (c[i] - avg) * (c[i] - avg);
+	med = m % 2 ? c[m / 2] : (c[m / 2 - 1] + c[m / 2]) / 2.0;
+#define PCT(p) c[(uint32_t)fmin(ceil(m * (p)), n - 1)]
 #define US(x) ((x) / cycles_per_us)
 	printf("# %s\n", what);
 	printf(" #bytes #iterations t_min[usec] t_max[usec] t_typical[usec] "
 	       "t_avg[usec] t_stdev[usec] 99%% percentile[usec] "
 	       "99.9%% percentile[usec]\n");
 	printf(" %-6u %-11u %-11.2f %-11.2f %-15.2f %-11.2f %-13.2f %-21.2f %.2f\n",
-	       opt.size, n, US(c[0]), US(c[n - 1]), US(c[n / 2]), US(avg),
-	       US(sqrt(sq / n)), US(c[(uint32_t)(n * 0.99)]),
-	       US(c[(uint32_t)(n * 0.999)]));
+	       opt.size, n, US(c[0]), US(c[n - 1]), US(med), US(avg),
+	       US(sqrt(sq / m)), US(PCT(0.99)), US(PCT(0.999)));
 #undef US
+#undef PCT
 }
 
 /* The two-thread cache-line ping-pong: the floor of any ring round trip. */
@@ -305,18 +313,18 @@ fail:
 	exit(1);
 }
 
-/* The device. */
+/* The device.  Slot i's source is src_len[i] bytes at src + i * src_stride. */
 static struct cmr_session sess;
 static struct cmrdv_key *dkey;
 static uint8_t *src, *dst;
-static uint32_t src_len, dst_cap;
+static uint32_t *src_len, src_stride, dst_cap;
 static struct ibv_mr *src_mr, *dst_mr;
 
 static void post_one(uint64_t wr_id, uint32_t slot)
 {
 	struct cmrdv_crypto_attr ca = { .iv = { 7 } };
 	enum cmrdv_alg alg = opt.alg->alg;
-	uint8_t *s = src + (size_t)slot * src_len;
+	uint8_t *s = src + (size_t)slot * src_stride;
 	uint8_t *d = dst + (size_t)slot * dst_cap;
 
 	sess.qpx->wr_id = wr_id;
@@ -344,7 +352,7 @@ static void post_one(uint64_t wr_id, uint32_t slot)
 		cmrdv_wr_digest(sess.dqp, alg, dkey);
 		break;
 	}
-	ibv_wr_set_sge(sess.qpx, src_mr->lkey, (uintptr_t)s, src_len);
+	ibv_wr_set_sge(sess.qpx, src_mr->lkey, (uintptr_t)s, src_len[slot]);
 	cmrdv_wr_set_dst_sge(sess.dqp, dst_mr->lkey, (uintptr_t)d, dst_cap);
 }
 
@@ -375,6 +383,7 @@ static void setup_device(void)
 {
 	uint32_t slots = opt.bw ? opt.depth : 1, i;
 	struct cmr_done d;
+	size_t src_size;
 
 	cmr_session_open_attr(&sess, &(struct cmr_session_attr){
 		.devname = opt.device,
@@ -397,18 +406,26 @@ static void setup_device(void)
 			exit(1);
 		}
 	}
-	src_len = opt.size;
+	/* Room for any forward output: compressors expand small inputs. */
 	dst_cap = opt.size + opt.size / 8 + 1024;
-	src = aligned_alloc(4096, ((size_t)src_len * slots + 8191) & ~4095ul);
+	/* Inverse: each slot will hold its forward output. */
+	src_stride = opt.inverse ? dst_cap : opt.size;
+	src_size = (size_t)src_stride * slots;
+	src = aligned_alloc(4096, (src_size + 8191) & ~4095ul);
 	dst = aligned_alloc(4096, ((size_t)dst_cap * slots + 8191) & ~4095ul);
-	fill(src, (size_t)src_len * slots);
-	src_mr = cmr_session_reg(&sess, src, (size_t)src_len * slots);
+	src_len = calloc(slots, sizeof(*src_len));
+	if (!src || !dst || !src_len) {
+		fprintf(stderr, "cmr-perf: out of memory\n");
+		exit(1);
+	}
+	fill(src, src_size);
+	for (i = 0; i < slots; i++)
+		src_len[i] = opt.size;
+	src_mr = cmr_session_reg(&sess, src, src_size);
 	dst_mr = cmr_session_reg(&sess, dst, (size_t)dst_cap * slots);
 
 	if (opt.inverse) {
 		/* Produce the input of the inverse operation on the device. */
-		bool saved = opt.inverse;
-
 		opt.inverse = false;
 		for (i = 0; i < slots; i++) {
 			ibv_wr_start(sess.qpx);
@@ -416,11 +433,11 @@ static void setup_device(void)
 			if (ibv_wr_complete(sess.qpx))
 				exit(1);
 			wait_ok(&d);
-			memcpy(src + (size_t)i * src_len, dst + (size_t)i * dst_cap,
-			       d.byte_len < src_len ? d.byte_len : src_len);
-			src_len = d.byte_len;
+			memcpy(src + (size_t)i * src_stride,
+			       dst + (size_t)i * dst_cap, d.byte_len);
+			src_len[i] = d.byte_len;
 		}
-		opt.inverse = saved;
+		opt.inverse = true;
 		dst_cap = opt.size + 64;
 	}
 }
@@ -471,9 +488,10 @@ static void run_bw(void)
 		bytes += opt.size;
 	}
 	t1 = __rdtsc();
+	/* perftest's unit: MiB/s, under the header its 4.5 release prints. */
 	printf(" #bytes #iterations BW average[MB/sec] MsgRate[Mpps]\n");
 	printf(" %-6u %-11u %-18.2f %.6f\n", opt.size, opt.iters,
-	       bytes / ((t1 - t0) / cycles_per_us),
+	       bytes / ((t1 - t0) / cycles_per_us) * 1e6 / 0x100000,
 	       opt.iters / ((t1 - t0) / cycles_per_us));
 }
 

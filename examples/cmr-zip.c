@@ -107,6 +107,7 @@ static ssize_t stream_step(struct cmrdv_stream *st, size_t len, size_t out_cap,
 	return d.byte_len;
 }
 
+/* total: the input's size if known, for the progress report. */
 static int run(const struct opts *o, int in, int out, off_t total,
 	       const char *name)
 {
@@ -137,10 +138,11 @@ static int run(const struct opts *o, int in, int out, off_t total,
 			break;
 		}
 		/*
-		 * read_full() is short only at the end; a pipe that ends on
-		 * a chunk boundary ends the stream with an empty WR.
+		 * read_full() is short only at the end; input that ends on a
+		 * chunk boundary ends the stream with an empty WR.  st_size
+		 * cannot tell: it is 0 for pipes, FIFOs and procfs files.
 		 */
-		eof = (size_t)n < chunk || (total >= 0 && done + n >= total);
+		eof = (size_t)n < chunk;
 		produced = stream_step(st, n, cap, eof ? CMRDV_STREAM_END : 0,
 				       &ended);
 		if (produced < 0 || write_full(out, outbuf, produced)) {
@@ -177,13 +179,15 @@ static int do_file(const struct opts *o, const char *path)
 		return run(o, 0, 1, -1, "stdin");
 
 	len = strlen(path);
-	if (o->decompress) {
+	if (o->to_stdout) {
+		/* No output name to derive: like gzip, -dc takes any name. */
+	} else if (o->decompress) {
 		if (len < 4 || strcmp(path + len - 3, ".gz")) {
 			fprintf(stderr, "cmr-zip: %s: unknown suffix\n", path);
 			return -1;
 		}
 		target = strndup(path, len - 3);
-	} else if (!o->to_stdout) {
+	} else {
 		if (asprintf(&target, "%s.gz", path) < 0)
 			return -1;
 	}
@@ -202,6 +206,8 @@ static int do_file(const struct opts *o, const char *path)
 			close(in);
 			return -1;
 		}
+		/* The input's mode as gzip keeps it, whatever the umask. */
+		fchmod(out, sb.st_mode & 0777);
 	}
 	ret = run(o, in, out, sb.st_size, path);
 	close(in);

@@ -24,11 +24,9 @@ def aad(hdr, i, last):
 
 
 def split(buf, step):
-    """Chunks of step bytes; a short (perhaps empty) last one ends the file."""
-    chunks = [buf[i:i + step] for i in range(0, len(buf), step)]
-    if not chunks or len(chunks[-1]) == step:
-        chunks.append(b'')
-    return chunks
+    """Chunks of step bytes; the last, flagged so, is the one nothing
+    follows (full when the length is a multiple, empty only for nothing)."""
+    return [buf[i:i + step] for i in range(0, len(buf), step)] or [b'']
 
 
 def main(mode, keyfile, inp, out):
