@@ -34,6 +34,7 @@
 enum cmr_exec_result {
 	CMR_EXEC_DONE,		/* complete the WQE with x->status */
 	CMR_EXEC_WAIT,		/* RNR: the WQE stays at the head of the SQ */
+	CMR_EXEC_AGAIN,		/* the peer's RQ was busy: execute it anew */
 };
 
 /* One send WQE being executed; lives on the stack under sq_mutex. */
@@ -391,6 +392,25 @@ static void cmr_sq_hold_yield(struct cmr_qp *qp, struct cmr_sq_hold *hold)
 }
 
 /*
+ * rq is busy, perhaps for the seconds of a long message to another QP on
+ * its SRQ, which leaves cmr_srcu between slices but keeps rq->lock: wait
+ * for it outside the section, which every destroy and deregistration
+ * waits for.  The peer, found under cmr_srcu, is held meanwhile (its
+ * destroy waits for the reference, and its SRQ stays until then).  What
+ * the WQE looked up is stale afterwards: it runs again from the start.
+ */
+static void cmr_rq_wait_unlocked(struct cmr_exec *x, struct cmr_qp *peer,
+				 struct cmr_rq *rq)
+{
+	refcount_inc(&peer->ref);
+	cmr_sq_hold_leave(x->qp, x->hold);
+	mutex_lock(&rq->lock);
+	mutex_unlock(&rq->lock);
+	x->hold->srcu_idx = srcu_read_lock(&cmr_srcu);
+	cmr_qp_put(peer);
+}
+
+/*
  * A message moves at most this much within one cmr_srcu section: every
  * deregistration and destroy in the module waits for the section, and a
  * 2 GiB message takes seconds under emulation.
@@ -502,7 +522,10 @@ static int cmr_deliver(struct cmr_exec *x, struct cmr_qp *peer,
 	int err;
 
 again:
-	mutex_lock(&rq->lock);
+	if (!mutex_trylock(&rq->lock)) {
+		cmr_rq_wait_unlocked(x, peer, rq);
+		return CMR_EXEC_AGAIN;
+	}
 	/* It may have stopped receiving since the look-up (a reset waits here). */
 	if (!cmr_qp_state_receives(READ_ONCE(peer->attr.qp_state))) {
 		mutex_unlock(&rq->lock);
@@ -1272,8 +1295,11 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
 		x.vendor_err = CMR_VERR_PREV_FAILED;
 		x.keep_qp = true;
 	} else {
-		ret = cmr_exec_op(&x, array_index_nospec(x.wqe->opcode,
-							 CMR_NUM_SEND_OPCODES));
+		u8 op = array_index_nospec(x.wqe->opcode, CMR_NUM_SEND_OPCODES);
+		struct cmr_exec start = x;
+
+		while ((ret = cmr_exec_op(&x, op)) == CMR_EXEC_AGAIN)
+			x = start;
 	}
 	if (ret == CMR_EXEC_WAIT)
 		return ret;

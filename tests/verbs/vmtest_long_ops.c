@@ -12,7 +12,8 @@
  * remote MR of a WRITE, with immediate or not), a local protection error
  * (the local MR of a READ) or a remote operational error (the receive
  * buffer of a SEND, whose receive completes with a local protection
- * error).
+ * error).  A short SEND to another QP on the same SRQ, waiting for it,
+ * makes nobody else wait either.
  *
  * The prefetch of a 16 GiB ODP MR over untouched memory (ibv_advise_mr,
  * synchronous, four SGEs): the same, and an MR deregistered under its prefetch ends
@@ -228,6 +229,122 @@ static void mr_gone(enum ibv_wr_opcode op, enum ibv_wc_status expect)
 	vt_end_destroy(&b);
 }
 
+struct post_later {
+	struct ibv_qp *qp;
+	struct ibv_sge sge;
+	useconds_t delay;
+};
+
+/* A SEND posted delay from now, in a thread of its own: the doorbell runs it. */
+static void *post_later(void *arg)
+{
+	struct post_later *p = arg;
+
+	usleep(p->delay);
+	vt_check(!vt_post_send(p->qp, IBV_WR_SEND, 1, &p->sge, 1, 0, 0),
+		 "post");
+	return NULL;
+}
+
+/*
+ * Two requesters on one SRQ: while a long SEND fills one receive, a short
+ * SEND to the other QP waits for the SRQ, and the rest of the module must
+ * not wait with it.
+ */
+static void srq_shared(void)
+{
+	struct vt_stall_probe probe = { .pd = v.pd };
+	struct vt_qp_opts o = { .rnr_retry = 7, .min_rnr_timer = 1,
+				.access = RW };
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 4, .max_sge = 1 } };
+	static uint8_t small[64];
+	struct post_later x = { .delay = 0 }, y = { .delay = 200000 };
+	struct ibv_mr *smr, *dmr, *mmr;
+	struct vt_end a1, a2, b1, b2;
+	struct ibv_qp_init_attr qa;
+	struct ibv_srq *srq;
+	pthread_t tp, tx, ty;
+	struct ibv_sge r;
+	struct ibv_wc wc;
+	double t0, one;
+
+	srq = ibv_create_srq(v.pd, &sa);
+	vt_check(srq, "create_srq");
+	vt_end_create(&v, &a1, 4);
+	vt_end_create(&v, &a2, 4);
+	for (int i = 0; i < 2; i++) {
+		struct vt_end *b = i ? &b2 : &b1;
+
+		b->cq = ibv_create_cq(v.ctx, 8, NULL, NULL, 0);
+		vt_check(b->cq, "create_cq");
+		qa = (struct ibv_qp_init_attr){
+			.send_cq = b->cq, .recv_cq = b->cq, .srq = srq,
+			.qp_type = IBV_QPT_RC,
+			.cap = { .max_send_wr = 1, .max_send_sge = 1 },
+		};
+		b->qp = ibv_create_qp(v.pd, &qa);
+		vt_check(b->qp, "create_qp on the SRQ");
+	}
+	vt_connect(&v, &a1, &b1, &o);
+	vt_connect(&v, &a2, &b2, &o);
+	fill(src, MEM, 7);
+	smr = vt_reg(&v, src, len, RW);
+	dmr = vt_reg(&v, dst, len, RW);
+	mmr = vt_reg(&v, small, sizeof(small), RW);
+	/* In order: the long SEND takes the first receive. */
+	r = (struct ibv_sge){ (uintptr_t)dst, len, dmr->lkey };
+	vt_check(!ibv_post_srq_recv(srq, &(struct ibv_recv_wr){
+		.wr_id = 1, .sg_list = &r, .num_sge = 1 },
+		&(struct ibv_recv_wr *){ NULL }), "post_srq_recv");
+	r = (struct ibv_sge){ (uintptr_t)small + 32, 8, mmr->lkey };
+	vt_check(!ibv_post_srq_recv(srq, &(struct ibv_recv_wr){
+		.wr_id = 2, .sg_list = &r, .num_sge = 1 },
+		&(struct ibv_recv_wr *){ NULL }), "post_srq_recv");
+	memcpy(small, "shortmsg", 8);
+	x.qp = a1.qp;
+	x.sge = (struct ibv_sge){ (uintptr_t)src, len, smr->lkey };
+	y.qp = a2.qp;
+	y.sge = (struct ibv_sge){ (uintptr_t)small, 8, mmr->lkey };
+
+	t0 = vt_now_s();
+	vt_check(!pthread_create(&tp, NULL, vt_stall_probe, &probe) &&
+		 !pthread_create(&tx, NULL, post_later, &x) &&
+		 !pthread_create(&ty, NULL, post_later, &y), "threads");
+	vt_poll(a1.cq, &wc, 600000);
+	one = vt_now_s() - t0;
+	vt_check(wc.status == IBV_WC_SUCCESS, "long SEND: %s",
+		 ibv_wc_status_str(wc.status));
+	vt_poll(a2.cq, &wc, 600000);
+	vt_check(wc.status == IBV_WC_SUCCESS, "short SEND: %s",
+		 ibv_wc_status_str(wc.status));
+	pthread_join(tp, NULL);
+	pthread_join(tx, NULL);
+	pthread_join(ty, NULL);
+	vt_poll(b1.cq, &wc, 10000);
+	vt_check(wc.status == IBV_WC_SUCCESS && wc.wr_id == 1 &&
+		 wc.byte_len == len, "long receive: %s, %u B",
+		 ibv_wc_status_str(wc.status), wc.byte_len);
+	vt_poll(b2.cq, &wc, 10000);
+	vt_check(wc.status == IBV_WC_SUCCESS && wc.wr_id == 2 &&
+		 wc.byte_len == 8 && !memcmp(small + 32, "shortmsg", 8),
+		 "short receive: %s, %u B", ibv_wc_status_str(wc.status),
+		 wc.byte_len);
+	vt_check(!memcmp(src, dst, MEM), "the long SEND's data differs");
+	printf("a %zu MiB SEND and a short one to another QP on its SRQ: %.2f s; meanwhile an unrelated dereg_mr took %.3f s, destroy_qp %.3f s\n",
+	       len >> 20, one, probe.dereg, probe.destroy);
+	vt_check(one > 0.75, "a %.2f s SEND is too short to test this", one);
+	vt_check(probe.dereg < one / 4 && probe.destroy < one / 4,
+		 "dereg_mr %.3f s, destroy_qp %.3f s waited for a SEND to another QP",
+		 probe.dereg, probe.destroy);
+	vt_check(!ibv_dereg_mr(smr) && !ibv_dereg_mr(dmr) &&
+		 !ibv_dereg_mr(mmr), "dereg_mr");
+	vt_end_destroy(&a1);
+	vt_end_destroy(&a2);
+	vt_end_destroy(&b1);
+	vt_end_destroy(&b2);
+	vt_check(!ibv_destroy_srq(srq), "destroy_srq");
+}
+
 /* Four SGEs of the most one holds: 16 GiB less four pages. */
 #define PREFETCH_SGES	4
 #define PREFETCH_SGE	0xfffff000u
@@ -315,6 +432,7 @@ int main(void)
 	mr_gone(IBV_WR_RDMA_READ, IBV_WC_LOC_PROT_ERR);
 	mr_gone(IBV_WR_SEND, IBV_WC_REM_OP_ERR);
 	mr_gone(IBV_WR_RDMA_WRITE_WITH_IMM, IBV_WC_REM_ACCESS_ERR);
+	srq_shared();
 	long_prefetch();
 	munmap(src, len);
 	munmap(dst, len);
