@@ -1298,8 +1298,10 @@ static int cmr_sq_execute_one(struct cmr_qp *qp, bool *rnr_expired,
 		u8 op = array_index_nospec(x.wqe->opcode, CMR_NUM_SEND_OPCODES);
 		struct cmr_exec start = x;
 
-		while ((ret = cmr_exec_op(&x, op)) == CMR_EXEC_AGAIN)
+		while ((ret = cmr_exec_op(&x, op)) == CMR_EXEC_AGAIN) {
+			start.rnr_expired = x.rnr_expired;	/* counted once */
 			x = start;
+		}
 	}
 	if (ret == CMR_EXEC_WAIT)
 		return ret;
