@@ -79,8 +79,12 @@ python3 "$ref" -e "$w/key" "$w/corpus" "$w/enc-ref"
 "$bin/cmr-crypt" -d -k "$w/key" "$w/enc-ref" "$w/dec"
 cmp "$w/dec" "$w/corpus" || fail "cmr-crypt cannot decrypt the reference's file"
 # Flip one bit in the middle: authentication must fail, output empty.
+# (Flip, not set: a byte that already had the value would change nothing.)
 cp "$w/enc" "$w/bad"
-printf '\x01' | dd of="$w/bad" bs=1 seek=100000 conv=notrunc status=none
+byte=$(od -An -tu1 -j100000 -N1 "$w/bad")
+printf "\\$(printf %03o $((byte ^ 1)))" |
+	dd of="$w/bad" bs=1 seek=100000 conv=notrunc status=none
+cmp -s "$w/enc" "$w/bad" && fail "the tampering changed nothing"
 if "$bin/cmr-crypt" -d -k "$w/key" "$w/bad" "$w/out" 2> "$w/err"; then
 	fail "a tampered file decrypted"
 fi
